@@ -1,0 +1,423 @@
+"""The ``kzvote`` command line: thin commands, option types, errors -> exit codes.
+
+Exit codes: 0 done; 1 ``--fail-on anomaly`` and an anomaly was found; 2 bad input or
+usage (always with a one-line explanation and the fix, never a traceback).
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from kzvote import __version__
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    help="Election forensics for polling-station results: calibrated, explained, reproducible.",
+)
+
+MapOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--map",
+        help='Map a field to a header: --map registered="Registered voters"; '
+        "FIELD=A+B sums columns; --map candidates=A+B+C names the candidate columns.",
+    ),
+]
+MappingOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--mapping",
+        help="TOML mapping file, or the name of a bundled one (poland-pkw).",
+    ),
+]
+EncodingOpt = Annotated[
+    str | None, typer.Option("--encoding", help="Text encoding (default: detect UTF-8/BOM/cp1251).")
+]
+DelimiterOpt = Annotated[
+    str | None, typer.Option("--delimiter", help="Cell delimiter (default: sniff , ; tab |).")
+]
+SheetOpt = Annotated[str | None, typer.Option("--sheet", help="XLSX sheet name (default: first).")]
+
+
+def _console(stderr: bool = False):
+    from rich.console import Console
+
+    stream = sys.stderr if stderr else sys.stdout
+    width = None if stream.isatty() else 140
+    return Console(stderr=stderr, highlight=False, soft_wrap=False, width=width)
+
+
+def _fail(error) -> None:
+    """Print a kzvote error for a person and exit 2."""
+    from rich.markup import escape
+
+    console = _console(stderr=True)
+    where = error.where()
+    prefix = escape(where + ": ") if where else ""
+    code = escape(f"[{error.code}]")
+    console.print(f"[bold red]error[/] {code} {prefix}{escape(error.message)}")
+    if error.value is not None:
+        console.print(f"  value: {escape(repr(error.value))}")
+    if error.hint:
+        console.print(f"  fix: {escape(error.hint)}")
+    for problem in error.problems[:20]:
+        console.print(
+            f"  line {problem.line}, {escape(str(problem.column))}: {escape(problem.message)}"
+        )
+    raise typer.Exit(2)
+
+
+def _guard(func):
+    """Turn kzvote errors into exit code 2 with a clear message."""
+    import functools
+
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        from kzvote.model import KzvoteError
+
+        try:
+            return func(*args, **kwargs)
+        except KzvoteError as error:
+            _fail(error)
+        except KeyboardInterrupt:
+            raise typer.Exit(130) from None
+        except MemoryError:
+            from kzvote.model import KzvoteError as Error
+
+            _fail(Error("out_of_memory", "the file is too large for this machine's memory"))
+
+    return wrapper
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"kzvote {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main_callback(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version.")
+    ] = False,
+) -> None:
+    """Election forensics for polling-station results.
+
+    Example: kzvote analyze stations.csv --json report.json
+    """
+
+
+def _load(path: str, map_options, mapping, encoding, delimiter, sheet, **kwargs):
+    from kzvote.io import load_stations
+    from kzvote.schema import parse_map_options
+
+    overrides = parse_map_options(map_options, mapping)
+    return load_stations(
+        path, overrides=overrides, encoding=encoding, delimiter=delimiter, sheet=sheet, **kwargs
+    )
+
+
+def _default_plot_dir(path: str) -> Path:
+    from kzvote.outputs import safe_name
+
+    name = Path(path).name
+    for suffix in (".gz", ".xz", ".bz2", ".zip", ".csv", ".tsv", ".txt", ".xlsx"):
+        if name.lower().endswith(suffix):
+            name = name[: -len(suffix)]
+    return Path("kzvote-output") / safe_name(name)
+
+
+@app.command()
+@_guard
+def analyze(
+    files: Annotated[
+        list[str], typer.Argument(help="Polling-station files (CSV/TSV/XLSX, compressed too).")
+    ],
+    *,
+    json_path: Annotated[
+        str | None, typer.Option("--json", help="Write the JSON report here ('-' for stdout).")
+    ] = None,
+    plots: Annotated[
+        str | None,
+        typer.Option("--plots", help="Folder for plots (default ./kzvote-output/<file>/)."),
+    ] = None,
+    no_plots: Annotated[bool, typer.Option("--no-plots", help="Do not draw plots.")] = False,
+    by_region: Annotated[
+        bool, typer.Option("--by-region", help="Run the battery in every region too.")
+    ] = False,
+    leader: Annotated[
+        str | None, typer.Option("--leader", help="The candidate to test (default: most votes).")
+    ] = None,
+    alpha: Annotated[
+        float, typer.Option("--alpha", help="Significance level after adjustment.")
+    ] = 0.05,
+    seed: Annotated[int, typer.Option("--seed", help="Random seed (recorded in the report).")] = 0,
+    adjust: Annotated[
+        str, typer.Option("--adjust", help="Multiple-testing adjustment: holm, bh or none.")
+    ] = "holm",
+    tests: Annotated[
+        str | None, typer.Option("--tests", help="Comma-separated tests to run (default: all).")
+    ] = None,
+    min_registered: Annotated[
+        int,
+        typer.Option(
+            "--min-registered", help="Smallest station (registered voters) in the integer test."
+        ),
+    ] = 100,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing but errors.")] = False,
+    fail_on: Annotated[
+        str,
+        typer.Option("--fail-on", help="'anomaly': exit 1 when any test says anomaly; 'never'."),
+    ] = "never",
+    map_options: MapOpt = None,
+    mapping: MappingOpt = None,
+    encoding: EncodingOpt = None,
+    delimiter: DelimiterOpt = None,
+    sheet: SheetOpt = None,
+) -> None:
+    """Check polling-station results and run the forensic battery.
+
+    Example: kzvote analyze stations.csv --json report.json --by-region
+    """
+    from kzvote.model import KzvoteError
+    from kzvote.outputs import write_atomic
+    from kzvote.render import console as view
+    from kzvote.render.jsonout import dumps
+    from kzvote.suite import Params, report_dict
+    from kzvote.suite import analyze as run_analysis
+
+    if fail_on not in ("anomaly", "never"):
+        raise KzvoteError("bad_option", f"--fail-on must be 'anomaly' or 'never', not {fail_on!r}")
+    params = Params(
+        alpha=alpha,
+        seed=seed,
+        adjust=adjust,
+        leader=leader,
+        by_region=by_region,
+        tests=tuple(t.strip() for t in tests.split(",") if t.strip()) if tests else None,
+        options={"min_registered": min_registered},
+    )
+    params.validate()
+    to_stdout = json_path == "-"
+    console = _console(stderr=to_stdout)
+    reports = []
+    for path in files:
+        table = _load(path, map_options, mapping, encoding, delimiter, sheet)
+        report = run_analysis(table, params)
+        if not no_plots:
+            from kzvote.plots import save_report_plots
+
+            folder = (
+                Path(plots) / _default_plot_dir(path).name
+                if plots and len(files) > 1
+                else (Path(plots) if plots else _default_plot_dir(path))
+            )
+            report = report.with_plots(save_report_plots(table, report.input["leader"], folder))
+        data = report_dict(report)
+        reports.append(data)
+        if not quiet:
+            console.print(view.report_renderable(data))
+    if len(reports) > 1 and not quiet:
+        console.print(view.multi_summary([_file_row(d) for d in reports]))
+    if json_path:
+        if len(reports) == 1:
+            payload = reports[0]
+        else:
+            payload = {
+                "schema_version": reports[0]["schema_version"],
+                "kzvote_version": __version__,
+                "reports": reports,
+            }
+        text = dumps(payload)
+        if to_stdout:
+            sys.stdout.write(text)
+            sys.stdout.flush()
+        else:
+            write_atomic(json_path, text, inputs=files)
+    if fail_on == "anomaly" and any(
+        r["verdict"] == "anomaly" for d in reports for r in d["results"]
+    ):
+        raise typer.Exit(1)
+
+
+def _file_row(data: dict) -> dict:
+    return {
+        "file": data["input"]["path"],
+        "stations": data["summary"]["stations"],
+        "turnout": data["summary"]["turnout"],
+        "leader": data["summary"]["leader"],
+        "anomalies": sum(r["verdict"] == "anomaly" for r in data["results"]),
+        "inconclusive": sum(r["verdict"] == "inconclusive" for r in data["results"]),
+    }
+
+
+@app.command()
+@_guard
+def columns(
+    file: Annotated[str, typer.Argument(help="A polling-station file.")],
+    *,
+    json_out: Annotated[bool, typer.Option("--json", help="Print the mapping as JSON.")] = False,
+    map_options: MapOpt = None,
+    mapping: MappingOpt = None,
+    encoding: EncodingOpt = None,
+    delimiter: DelimiterOpt = None,
+    sheet: SheetOpt = None,
+) -> None:
+    """Show how the file's headers map onto kzvote's fields, and what was guessed.
+
+    Example: kzvote columns stations.csv --map registered="Voters on the list"
+    """
+    from kzvote.render import console as view
+    from kzvote.render.jsonout import dumps
+
+    table = _load(file, map_options, mapping, encoding, delimiter, sheet)
+    info = {
+        "path": file,
+        "mapping": table.mapping.to_dict(),
+        "source_notes": table.source.get("notes", []),
+        "stations": table.n_stations,
+    }
+    if json_out:
+        sys.stdout.write(dumps(info))
+    else:
+        _console().print(view.columns_renderable(info))
+
+
+@app.command()
+@_guard
+def simulate(
+    out: Annotated[str, typer.Argument(help="Where to write the simulated official file (CSV).")],
+    *,
+    preset: Annotated[
+        str, typer.Option("--preset", help="kz2023 (20 regions like Kazakhstan 2023) or generic.")
+    ] = "generic",
+    stations: Annotated[
+        int, typer.Option("--stations", help="Stations (generic preset).")
+    ] = 10_000,
+    regions: Annotated[int, typer.Option("--regions", help="Regions (generic preset).")] = 10,
+    turnout: Annotated[
+        float, typer.Option("--turnout", help="Mean honest turnout (generic preset).")
+    ] = 0.55,
+    seed: Annotated[int, typer.Option("--seed", help="Random seed.")] = 0,
+    f_incremental: Annotated[
+        float, typer.Option("--f-incremental", help="Klimek incremental-fraud probability.")
+    ] = 0.0,
+    f_extreme: Annotated[
+        float, typer.Option("--f-extreme", help="Klimek extreme-fraud probability.")
+    ] = 0.0,
+    theta: Annotated[
+        float, typer.Option("--theta", help="Klimek incremental stuffing scale.")
+    ] = 0.1,
+    whole_percent_share: Annotated[
+        float,
+        typer.Option(
+            "--whole-percent-share", help="Share of stations with turnout set to a whole percent."
+        ),
+    ] = 0.0,
+    rounded_share: Annotated[
+        float,
+        typer.Option(
+            "--rounded-share", help="Share of stations whose counts are rounded to 5 or 10."
+        ),
+    ] = 0.0,
+    observers: Annotated[
+        str | None,
+        typer.Option("--observers", help="Also write observers' tallies (honest counts) here."),
+    ] = None,
+    observer_region: Annotated[
+        str | None, typer.Option("--observer-region", help="Region the observers cover.")
+    ] = None,
+    observer_share: Annotated[
+        float, typer.Option("--observer-share", help="Share of that region's stations observed.")
+    ] = 0.12,
+    region_only: Annotated[
+        str | None, typer.Option("--region-only", help="Write only this region's stations to OUT.")
+    ] = None,
+    truth: Annotated[
+        str | None,
+        typer.Option("--truth", help="Also write the truth table (what was done where)."),
+    ] = None,
+) -> None:
+    """Write a synthetic election (clean, or with known manipulation) in canonical columns.
+
+    Example: kzvote simulate clean.csv --stations 10000 --seed 1
+    """
+    from dataclasses import replace
+
+    from kzvote.model import KzvoteError
+    from kzvote.outputs import write_atomic
+    from kzvote.simulate import (
+        Scenario,
+        kazakhstan_2023,
+    )
+    from kzvote.simulate import (
+        observers as observer_table,
+    )
+    from kzvote.simulate import (
+        simulate as run,
+    )
+
+    for name, value in (
+        ("--f-incremental", f_incremental),
+        ("--f-extreme", f_extreme),
+        ("--whole-percent-share", whole_percent_share),
+        ("--rounded-share", rounded_share),
+        ("--observer-share", observer_share),
+    ):
+        if not 0 <= value <= 1:
+            raise KzvoteError("bad_option", f"{name} must be between 0 and 1, not {value}")
+    if f_incremental + f_extreme > 1:
+        raise KzvoteError("bad_option", "--f-incremental + --f-extreme must not exceed 1")
+    if stations < 1 or regions < 1:
+        raise KzvoteError("bad_option", "--stations and --regions must be positive")
+    if preset == "kz2023":
+        scenario = kazakhstan_2023()
+    elif preset == "generic":
+        scenario = Scenario(stations=stations, regions=regions, turnout=turnout)
+    else:
+        raise KzvoteError("bad_option", f"--preset must be kz2023 or generic, not {preset!r}")
+    scenario = replace(
+        scenario,
+        f_incremental=f_incremental,
+        f_extreme=f_extreme,
+        theta=theta,
+        whole_percent_share=whole_percent_share,
+        rounded_share=rounded_share,
+        observer_region=observer_region if observers else None,
+        observer_share=observer_share if observers else 0.0,
+    )
+    if observers and not observer_region:
+        raise KzvoteError("bad_option", "--observers needs --observer-region")
+    table, truth_table = run(scenario, seed)
+    if region_only:
+        keep = table["region"] == region_only
+        if not keep.any():
+            raise KzvoteError(
+                "unknown_region", f"no region called {region_only!r} in the simulation"
+            )
+        table = table[keep]
+    write_atomic(out, table.to_csv(index=False))
+    written = [out]
+    if observers:
+        write_atomic(observers, observer_table(truth_table).to_csv(index=False))
+        written.append(observers)
+    if truth:
+        write_atomic(truth, truth_table.to_csv(index=False))
+        written.append(truth)
+    _console(stderr=True).print(
+        f"wrote {', '.join(written)} ({len(table):,} stations, seed {seed})"
+    )
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

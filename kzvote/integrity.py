@@ -1,0 +1,357 @@
+"""Build the canonical station table and check its arithmetic.
+
+Every check is vectorised over stations and yields :class:`Finding` rows with a stable
+code, the file line, the column, the value and a severity:
+
+``error``
+    the value cannot be right (not a number, negative, more ballots than voters,
+    registered = 0, conflicting duplicates); the station is excluded from the tests
+    that need that field, and each result counts the exclusion.
+``warning``
+    an identity of the protocol does not hold (valid + invalid != cast, candidate sum
+    != valid, more ballots cast than issued); the numbers are used as published,
+    because such a gap is itself something the user should see, not a reason to hide
+    the station.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import pandas as pd
+
+from kzvote.model import COUNT_FIELDS, Finding, Mapping, StationTable
+
+FINDING_CAP = 10_000
+
+#: code -> (severity, the fields it makes unusable, explanation)
+CHECKS: dict[str, tuple[str, tuple[str, ...], str]] = {
+    "not_a_number": ("error", (), "a count cell holds text that is not a number"),
+    "negative_count": ("error", (), "a count is negative"),
+    "not_an_integer": ("error", (), "a count is not a whole number"),
+    "count_too_large": ("error", (), "a count exceeds 2**53"),
+    "missing_value": ("warning", (), "a count cell is empty"),
+    "duplicate_station": (
+        "error",
+        COUNT_FIELDS + ("votes",),
+        "the same station appears twice with different numbers",
+    ),
+    "duplicate_identical": (
+        "warning",
+        COUNT_FIELDS + ("votes",),
+        "the same station appears twice with the same numbers; the copy is not counted",
+    ),
+    "zero_registered": ("error", ("registered",), "no registered voters"),
+    "turnout_over_100": (
+        "error",
+        ("registered",),
+        "more ballots issued or cast than registered voters",
+    ),
+    "issued_below_cast": ("warning", (), "more ballots in the boxes than were issued"),
+    "valid_invalid_mismatch": ("warning", (), "valid + invalid differs from ballots cast"),
+    "candidate_sum_mismatch": ("warning", (), "the candidates' votes do not add up to valid"),
+}
+
+
+def _sum_columns(parsed: dict, headers: tuple[str, ...], n: int) -> tuple[np.ndarray, np.ndarray]:
+    total = np.zeros(n)
+    missing = np.zeros(n, dtype=bool)
+    for header in headers:
+        column = parsed[header]
+        total = total + column.values
+        missing |= column.missing
+    return total, missing
+
+
+def build_table(
+    raw,
+    parsed: dict,
+    mapping: Mapping,
+    *,
+    cell_findings: Callable,
+) -> StationTable:
+    """Assemble a :class:`StationTable` from parsed columns and run the integrity checks."""
+    frame = raw.frame
+    n = len(frame)
+    lines = np.asarray(raw.lines)
+    notes = list(mapping.notes)
+
+    def join(field: str) -> np.ndarray | None:
+        headers = mapping.fields.get(field)
+        if not headers:
+            return None
+        parts = [frame[h].astype(str).str.strip() for h in headers]
+        joined = parts[0]
+        for part in parts[1:]:
+            joined = joined + " / " + part
+        return joined.to_numpy(dtype=object)
+
+    station_id = join("station_id")
+    if station_id is None:
+        station_id = np.array([f"row {line}" for line in lines], dtype=object)
+    region = join("region")
+    district = join("district")
+    ids = pd.DataFrame(
+        {
+            "station_id": station_id,
+            "region": region if region is not None else np.full(n, "", dtype=object),
+            "district": district if district is not None else np.full(n, "", dtype=object),
+            "line": lines,
+        }
+    )
+
+    findings: list[Finding] = []
+    bad = {name: np.zeros(n, dtype=bool) for name in COUNT_FIELDS + ("votes",)}
+    codes = {name: np.full(n, "", dtype=object) for name in bad}
+
+    def mark(field: str, mask: np.ndarray, code: str) -> None:
+        fresh = mask & (codes[field] == "")
+        codes[field][fresh] = code
+        bad[field] |= mask
+
+    counts: dict[str, np.ndarray] = {}
+    for name in COUNT_FIELDS:
+        headers = mapping.fields.get(name)
+        if not headers:
+            counts[name] = np.full(n, np.nan)
+            continue
+        total, missing = _sum_columns(parsed, headers, n)
+        counts[name] = total
+        for header in headers:
+            column = parsed[header]
+            findings += cell_findings(column, header, frame[header], lines, (name,), station_id)
+            for code in np.unique(column.codes[column.bad]):
+                mark(name, column.bad & (column.codes == code), str(code))
+        findings += _row_findings(
+            "missing_value", missing, lines, station_id, " + ".join(headers), None, (name,)
+        )
+
+    cand_headers = list(mapping.candidates.values())
+    votes = np.empty((n, len(cand_headers)))
+    for j, header in enumerate(cand_headers):
+        column = parsed[header]
+        votes[:, j] = column.values
+        findings += cell_findings(column, header, frame[header], lines, ("votes",), station_id)
+        for code in np.unique(column.codes[column.bad]):
+            mark("votes", column.bad & (column.codes == code), str(code))
+
+    vote_sum = votes.sum(axis=1)
+    if not mapping.fields.get("valid") and cand_headers:
+        counts["valid"] = vote_sum.copy()
+        notes.append("valid: derived as the sum of candidate votes")
+    if not mapping.fields.get("ballots_cast"):
+        if mapping.fields.get("invalid") and np.isfinite(counts["valid"]).any():
+            counts["ballots_cast"] = counts["valid"] + counts["invalid"]
+            notes.append("ballots_cast: derived as valid + invalid")
+        elif np.isfinite(counts["valid"]).any():
+            counts["ballots_cast"] = counts["valid"].copy()
+            notes.append("ballots_cast: derived from valid (no invalid count in the file)")
+
+    registered = counts["registered"]
+    issued = counts["ballots_issued"]
+    cast = counts["ballots_cast"]
+    valid = counts["valid"]
+    invalid = counts["invalid"]
+
+    def header_of(*fields: str) -> str:
+        return "; ".join(" + ".join(mapping.fields.get(f, (f,))) for f in fields)
+
+    flags: dict[str, np.ndarray] = {}
+    with np.errstate(invalid="ignore"):
+        zero = registered == 0
+        mark("registered", zero, "zero_registered")
+        findings += _row_findings(
+            "zero_registered",
+            zero,
+            lines,
+            station_id,
+            header_of("registered"),
+            registered,
+            ("registered",),
+        )
+        most = np.fmax(issued, cast)
+        over = (most > registered) & ~zero
+        flags["turnout_over_100"] = over
+        flags["checked_turnout_over_100"] = np.isfinite(most) & (registered > 0)
+        mark("registered", over, "turnout_over_100")
+        findings += _row_findings(
+            "turnout_over_100",
+            over,
+            lines,
+            station_id,
+            header_of("registered"),
+            lambda i: f"registered {_i(registered[i])}, ballots {_i(most[i])}",
+            ("registered",),
+        )
+        below = cast > issued
+        flags["issued_below_cast"] = below
+        flags["checked_issued_below_cast"] = np.isfinite(cast) & np.isfinite(issued)
+        findings += _row_findings(
+            "issued_below_cast",
+            below,
+            lines,
+            station_id,
+            header_of("ballots_issued"),
+            lambda i: f"issued {_i(issued[i])}, cast {_i(cast[i])}",
+            ("ballots_issued", "ballots_cast"),
+        )
+        if mapping.fields.get("valid") and mapping.fields.get("invalid"):
+            gap = (valid + invalid != cast) & np.isfinite(valid + invalid + cast)
+            if mapping.fields.get("ballots_cast"):
+                flags["valid_invalid_mismatch"] = gap
+                flags["checked_valid_invalid_mismatch"] = np.isfinite(valid + invalid + cast)
+                findings += _row_findings(
+                    "valid_invalid_mismatch",
+                    gap,
+                    lines,
+                    station_id,
+                    header_of("valid", "invalid"),
+                    lambda i: f"{_i(valid[i])} + {_i(invalid[i])} != {_i(cast[i])}",
+                    ("valid", "invalid", "ballots_cast"),
+                )
+        if mapping.fields.get("valid") and cand_headers:
+            mismatch = (vote_sum != valid) & np.isfinite(vote_sum) & np.isfinite(valid)
+            flags["candidate_sum_mismatch"] = mismatch
+            flags["checked_candidate_sum_mismatch"] = np.isfinite(vote_sum) & np.isfinite(valid)
+            findings += _row_findings(
+                "candidate_sum_mismatch",
+                mismatch,
+                lines,
+                station_id,
+                header_of("valid"),
+                lambda i: f"sum {_i(vote_sum[i])} != valid {_i(valid[i])}",
+                ("valid", "votes"),
+            )
+
+    key = ids["region"] + "\x1f" + ids["district"] + "\x1f" + ids["station_id"]
+    if mapping.fields.get("station_id"):
+        dup_any = key.duplicated(keep=False).to_numpy()
+        if dup_any.any():
+            numbers = pd.DataFrame(np.column_stack([np.column_stack(list(counts.values())), votes]))
+            numbers = numbers.fillna(-1.0)
+            numbers.insert(0, "key", key.to_numpy())
+            same = numbers.duplicated(keep="first").to_numpy()  # identical copy of an earlier row
+            conflicting_keys = set(key[dup_any & ~numbers.duplicated(keep=False).to_numpy()])
+            conflict = key.isin(conflicting_keys).to_numpy()
+            identical = same & ~conflict
+            flags["duplicate_station"] = conflict
+            flags["checked_duplicate_station"] = np.ones(n, dtype=bool)
+            for field_name in bad:
+                mark(field_name, conflict, "duplicate_station")
+                mark(field_name, identical, "duplicate_identical")
+            findings += _row_findings(
+                "duplicate_station",
+                conflict,
+                lines,
+                station_id,
+                header_of("station_id"),
+                station_id,
+                (),
+            )
+            findings += _row_findings(
+                "duplicate_identical",
+                identical,
+                lines,
+                station_id,
+                header_of("station_id"),
+                station_id,
+                (),
+            )
+
+    return StationTable(
+        path=raw.path,
+        ids=ids,
+        counts=pd.DataFrame(counts),
+        votes=votes,
+        candidates=tuple(mapping.candidates.keys()),
+        mapping=Mapping(
+            fields=mapping.fields,
+            candidates=mapping.candidates,
+            ignored=mapping.ignored,
+            notes=tuple(notes),
+            long_format=mapping.long_format,
+        ),
+        findings=tuple(findings),
+        bad=pd.DataFrame(bad),
+        exclusion_codes={k: pd.Series(v) for k, v in codes.items()},
+        flags=pd.DataFrame(flags, index=range(n)),
+        source={
+            "encoding": raw.encoding,
+            "delimiter": raw.delimiter,
+            "compression": raw.compression,
+            "notes": list(raw.notes),
+            "rows": int(n),
+        },
+    )
+
+
+def _i(value: float) -> str:
+    return "missing" if not np.isfinite(value) else str(int(value))
+
+
+def _row_findings(
+    code: str,
+    mask: np.ndarray,
+    lines: np.ndarray,
+    station_id: np.ndarray,
+    column: str,
+    values,
+    fields: tuple[str, ...],
+) -> list[Finding]:
+    rows = np.flatnonzero(mask)
+    if len(rows) == 0:
+        return []
+    severity, _, message = CHECKS[code]
+    out = []
+    for row in rows[:FINDING_CAP]:
+        if values is None:
+            value = ""
+        elif callable(values):
+            value = values(row)
+        elif isinstance(values, np.ndarray) and values.dtype.kind == "f":
+            value = _i(values[row])
+        else:
+            value = str(values[row])
+        out.append(
+            Finding(
+                code=code,
+                severity=severity,
+                message=message,
+                line=int(lines[row]),
+                column=column,
+                value=value,
+                station_id=str(station_id[row]),
+                fields=fields,
+            )
+        )
+    if len(rows) > FINDING_CAP:
+        out.append(
+            Finding(
+                code=code,
+                severity=severity,
+                message=f"{len(rows) - FINDING_CAP} more of the same not listed",
+                column=column,
+                fields=fields,
+            )
+        )
+    return out
+
+
+def summarise_findings(findings: tuple[Finding, ...] | list[Finding]) -> dict[str, dict]:
+    """Count findings by code, with severity and explanation."""
+    out: dict[str, dict] = {}
+    for finding in findings:
+        entry = out.setdefault(
+            finding.code,
+            {
+                "severity": finding.severity,
+                "count": 0,
+                "explanation": CHECKS.get(finding.code, ("", (), finding.message))[2],
+            },
+        )
+        if "more of the same" in finding.message:
+            entry["count"] += int(finding.message.split()[0])
+        else:
+            entry["count"] += 1
+    return dict(sorted(out.items()))

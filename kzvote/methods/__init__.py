@@ -1,0 +1,1 @@
+"""Forensic tests, one module per family. Nothing here prints or exits."""

@@ -1,0 +1,1 @@
+"""Turn reports into text: rich console renderables, JSON, CSV."""

@@ -1,0 +1,241 @@
+"""Rich renderables for the console. Built here, printed once by the CLI."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.console import Group
+from rich.markup import escape
+from rich.panel import Panel
+from rich.table import Table
+from rich.text import Text
+
+VERDICT_STYLE = {"anomaly": "bold red", "consistent": "green", "inconclusive": "yellow"}
+MAX_ROWS = 20
+
+
+def _pct(value: float | None, digits: int = 1) -> str:
+    return "-" if value is None else f"{100 * value:.{digits}f}%"
+
+
+def _num(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, int):
+        return f"{value:,}"
+    if isinstance(value, float):
+        if value != value:
+            return "-"
+        if abs(value) >= 1000:
+            return f"{value:,.0f}"
+        return f"{value:.3g}"
+    return escape(str(value))
+
+
+def _p(value: float | None) -> str:
+    if value is None:
+        return "-"
+    if value < 1e-4:
+        return f"{value:.1e}"
+    return f"{value:.4f}"
+
+
+def summary_panel(data: dict[str, Any]) -> Panel:
+    summary = data["summary"]
+    inp = data["input"]
+    lines = Table.grid(padding=(0, 2))
+    lines.add_column(style="bold")
+    lines.add_column()
+    lines.add_row("file", escape(str(inp["path"])))
+    lines.add_row("stations", _num(summary["stations"]))
+    lines.add_row("registered", _num(summary["registered"]))
+    lines.add_row("ballots cast", _num(summary["ballots_cast"]))
+    lines.add_row(f"turnout ({summary['turnout_basis']})", _pct(summary["turnout"]))
+    lines.add_row(
+        "leader", f"{escape(summary['leader'])} ({_pct(summary['leader_share_of_cast'])} of cast)"
+    )
+    shares = sorted(summary["shares"].items(), key=lambda kv: -(kv[1] or 0))
+    parties = Table("candidate", "votes", "share of valid", box=None, pad_edge=False)
+    for name, share in shares[:MAX_ROWS]:
+        parties.add_row(escape(name), _num(summary["votes"][name]), _pct(share))
+    if len(shares) > MAX_ROWS:
+        parties.add_row(f"... {len(shares) - MAX_ROWS} more", "", "")
+    return Panel(Group(lines, Text(""), parties), title="Summary", expand=False)
+
+
+def integrity_table(data: dict[str, Any]) -> Table | Text:
+    counts = data["integrity_summary"]
+    if not counts:
+        return Text(
+            "Integrity: every protocol identity that could be checked holds.", style="green"
+        )
+    table = Table(title="Integrity findings", title_justify="left")
+    for col in ("code", "severity", "stations", "first example (line, column, value)", "meaning"):
+        table.add_column(col)
+    first = {}
+    for finding in data["integrity"]:
+        first.setdefault(finding["code"], finding)
+    for code, entry in counts.items():
+        f = first.get(code, {})
+        example = ""
+        if f.get("line") is not None:
+            example = f"line {f['line']}, {f.get('column') or ''}: {f.get('value') or ''}"
+        table.add_row(
+            code,
+            entry["severity"],
+            _num(entry["count"]),
+            escape(example[:90]),
+            escape(entry["explanation"]),
+        )
+    return table
+
+
+def results_table(data: dict[str, Any], *, max_rows: int = 60) -> Table:
+    table = Table(title="Forensic tests", title_justify="left")
+    for col in ("test", "subject", "scope", "n", "statistic", "p", "p adj.", "effect", "verdict"):
+        table.add_column(
+            col, justify="right" if col in ("n", "statistic", "p", "p adj.", "effect") else "left"
+        )
+    rows = data["results"]
+    order = sorted(
+        range(len(rows)),
+        key=lambda i: (rows[i]["scope"] != "national", rows[i]["verdict"] != "anomaly", i),
+    )
+    for i in order[:max_rows]:
+        r = rows[i]
+        table.add_row(
+            r["test"],
+            escape(str(r["subject"])),
+            escape(str(r["scope"])),
+            _num(r["n"]),
+            _num(r["statistic"]),
+            _p(r["p_value"]),
+            _p(r["p_adjusted"]),
+            _num(r["effect"]),
+            Text(r["verdict"], style=VERDICT_STYLE.get(r["verdict"], "")),
+        )
+    if len(rows) > max_rows:
+        table.caption = f"{len(rows) - max_rows} more rows in the JSON report (--json)"
+    return table
+
+
+def notes(data: dict[str, Any]) -> Text:
+    text = Text()
+    params = data["parameters"]
+    text.append(
+        f"alpha {params['alpha']}, p-values adjusted over the whole battery "
+        f"({params['adjustment']}), seed {params['seed']}.\n",
+        style="dim",
+    )
+    anomalies = [r for r in data["results"] if r["verdict"] == "anomaly"]
+    for r in anomalies[:8]:
+        for warning in r["warnings"]:
+            text.append(
+                f"note ({r['test']}, {r['subject']}, {r['scope']}): {warning}\n", style="yellow"
+            )
+        if r["test"] == "arithmetic":
+            text.append(
+                f"{r['subject']}: {r['details']['stations_failing']} stations. "
+                f"Other causes: {r['details']['other_causes']}.\n",
+                style="dim",
+            )
+    for r in data["results"]:
+        if r["verdict"] == "inconclusive" and r["warnings"]:
+            text.append(
+                f"inconclusive ({r['test']}, {r['subject']}, {r['scope']}): {r['warnings'][0]}\n",
+                style="yellow",
+            )
+            break
+    text.append(
+        "'anomaly' means the numbers differ from what honest counting produces under the "
+        "test's model; it is not proof of fraud. See the README, 'Reading the verdicts'.",
+        style="dim",
+    )
+    return text
+
+
+def report_renderable(data: dict[str, Any]) -> Group:
+    parts: list[Any] = [summary_panel(data), integrity_table(data), results_table(data)]
+    sweep = _sweep_table(data)
+    if sweep is not None:
+        parts.append(sweep)
+    parts.append(notes(data))
+    if data["plots"]:
+        parts.append(
+            Text(
+                f"plots: {len(data['plots'])} files in {escape(str(_common_dir(data['plots'])))}",
+                style="dim",
+            )
+        )
+    return Group(*parts)
+
+
+def _sweep_table(data: dict[str, Any]) -> Table | None:
+    for r in data["results"]:
+        if r["test"] == "integer_percent" and r["subject"] == "either" and r["scope"] == "national":
+            sweep = r["details"].get("size_sweep")
+            if not sweep:
+                return None
+            table = Table(
+                title="Integer percentages by station size (turnout or share)", title_justify="left"
+            )
+            for col in ("registered >=", "stations", "observed", "expected", "excess", "z"):
+                table.add_column(col, justify="right")
+            for row in sweep:
+                table.add_row(
+                    str(row["min_registered"]),
+                    _num(row["n"]),
+                    _num(row.get("observed")),
+                    _num(row.get("expected")),
+                    _num(row.get("excess")),
+                    _num(row.get("z")),
+                )
+            return table
+    return None
+
+
+def _common_dir(paths: list[str]) -> str:
+    import os
+
+    return os.path.commonpath(paths) if paths else ""
+
+
+def multi_summary(rows: list[dict[str, Any]]) -> Table:
+    table = Table(title="All files", title_justify="left")
+    for col in ("file", "stations", "turnout", "leader", "anomalies", "inconclusive"):
+        table.add_column(col)
+    for row in rows:
+        table.add_row(
+            escape(row["file"]),
+            _num(row["stations"]),
+            _pct(row["turnout"]),
+            escape(row["leader"]),
+            str(row["anomalies"]),
+            str(row["inconclusive"]),
+        )
+    return table
+
+
+def columns_renderable(table_info: dict[str, Any]) -> Group:
+    mapping = table_info["mapping"]
+    t = Table(title=f"Columns of {escape(table_info['path'])}", title_justify="left")
+    t.add_column("kzvote field")
+    t.add_column("from header(s)")
+    for name, headers in mapping["fields"].items():
+        t.add_row(name, escape(" + ".join(headers)))
+    for name, header in mapping["candidates"].items():
+        t.add_row(f"candidate: {escape(name)}", escape(header))
+    parts: list[Any] = [t]
+    if mapping["ignored"]:
+        parts.append(Text("ignored: " + ", ".join(mapping["ignored"])[:2000], style="dim"))
+    parts.append(Text("how it was read: " + "; ".join(table_info["source_notes"]), style="dim"))
+    for note in mapping["notes"]:
+        parts.append(Text("- " + note))
+    parts.append(
+        Text(
+            "Override with --map FIELD=HEADER (FIELD=A+B sums columns; "
+            "--map candidates=A+B lists candidates) or --mapping FILE.toml.",
+            style="dim",
+        )
+    )
+    return Group(*parts)

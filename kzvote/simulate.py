@@ -1,0 +1,295 @@
+"""Synthetic elections: clean ones for calibration, manipulated ones for power.
+
+A clean election: regions with their own turnout and party preferences; station sizes
+from a log-normal; per-station turnout logit-normal around the region's mean and
+party shares Dirichlet around the region's preferences; ballots issued
+``~ Binomial(registered, turnout)``, invalid ``~ Binomial(cast, 1.5%)``, candidate votes
+``~ Multinomial(valid, shares)``.
+
+Manipulations (each optional, each recorded in the truth table):
+
+* Klimek ballot stuffing (Klimek et al., PNAS 2012; ``../shared/METHODS.md``): with
+  probability ``f_incremental`` a station gets ``x ~ |N(0, theta)|``, with
+  ``f_extreme`` it gets ``x = 1 - |N(0, 0.075)|``. A fraction ``x`` of non-voters is
+  stuffed for the leader and a fraction ``x**alpha`` of other votes is switched to
+  the leader (binomial draws, so counts stay integers).
+* Whole-percent turnout: a share of stations has its ballots set so that turnout is
+  exactly a whole percent (the difference goes to or comes from the leader).
+* Invented counts: a share of stations has every candidate's count rounded to a
+  multiple of 5 or 10, as people who make numbers up tend to.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from kzvote.model import KzvoteError
+
+
+@dataclass(frozen=True)
+class Region:
+    name: str
+    code: str
+    stations: int
+    turnout: float  # mean turnout of honest counting
+    lean: float = 0.0  # shift of the leader's logit share
+    stuffing: tuple[float, float, float] | None = None  # (f_incremental, f_extreme, theta)
+    whole_percent_share: float = 0.0
+
+
+KZ_PARTIES = (
+    ("Amanat", 0.539),
+    ("Auyl", 0.109),
+    ("Respublica", 0.086),
+    ("Ak Zhol", 0.084),
+    ("People's Party", 0.068),
+    ("NSDP", 0.052),
+    ("Baytaq", 0.023),
+    ("Against all", 0.039),
+)
+
+# Station counts approximate the 2023 Majilis vote (about 10,000 stations). Turnouts
+# are those of honest counting in this synthetic world; Almaty city's is the
+# independent estimate (about 11%), and stuffing lifts its official figure to ~25%.
+KZ_REGIONS = (
+    Region("Astana", "AST", 400, 0.36, -0.2),
+    Region("Almaty", "ALA", 600, 0.11, -0.8, stuffing=(0.97, 0.0, 0.21)),
+    Region("Shymkent", "SHY", 380, 0.55, 0.1, whole_percent_share=0.25),
+    Region("Abai Region", "ABA", 480, 0.60, 0.1),
+    Region("Akmola Region", "AKM", 650, 0.58, 0.0),
+    Region("Aktobe Region", "AKT", 500, 0.56, 0.0),
+    Region("Almaty Region", "ALR", 700, 0.60, 0.1),
+    Region("Atyrau Region", "ATY", 270, 0.62, 0.1),
+    Region("East Kazakhstan Region", "VKO", 560, 0.58, 0.0),
+    Region("Jambyl Region", "ZHA", 480, 0.64, 0.2),
+    Region("Jetisu Region", "ZHT", 450, 0.63, 0.1),
+    Region("Karaganda Region", "KAR", 650, 0.52, -0.1),
+    Region("Kostanay Region", "KUS", 700, 0.55, 0.0),
+    Region("Kyzylorda Region", "KZY", 320, 0.62, 0.3, stuffing=(0.3, 0.04, 0.10)),
+    Region("Mangystau Region", "MAN", 230, 0.50, -0.1),
+    Region("North Kazakhstan Region", "SKO", 600, 0.60, 0.0),
+    Region("Pavlodar Region", "PAV", 480, 0.56, 0.0),
+    Region("Turkistan Region", "TUR", 950, 0.66, 0.3, stuffing=(0.3, 0.04, 0.10)),
+    Region("Ulytau Region", "ULY", 150, 0.60, 0.1),
+    Region("West Kazakhstan Region", "ZKO", 450, 0.55, 0.0),
+)
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """Everything that defines a synthetic election."""
+
+    stations: int = 10_000
+    regions: int = 10
+    parties: tuple[tuple[str, float], ...] = KZ_PARTIES
+    turnout: float = 0.55
+    f_incremental: float = 0.0
+    f_extreme: float = 0.0
+    theta: float = 0.1
+    alpha: float = 2.0
+    whole_percent_share: float = 0.0
+    rounded_share: float = 0.0
+    station_size_median: float = 1200.0
+    station_size_sigma: float = 0.55
+    turnout_spread: float = 0.3  # sd of station turnout on the logit scale
+    share_concentration: float = 300.0  # Dirichlet concentration of station shares
+    region_list: tuple[Region, ...] | None = None
+    observer_region: str | None = None  # where observers stand (a random sample)
+    observer_share: float = 0.0  # share of that region's stations they cover
+    deterrence: float = 0.5  # stuffing where observers stand is cut by this fraction
+
+
+def _logit(p):
+    return np.log(p / (1 - p))
+
+
+def _expit(x):
+    return 1 / (1 + np.exp(-x))
+
+
+def simulate(scenario: Scenario, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Return (published table in canonical columns, truth table).
+
+    The truth table has the honest counts (``true_*``) and what was done to each
+    station (``stuffing_x``, ``whole_percent``, ``rounded``).
+    """
+    rng = np.random.default_rng(seed)
+    regions = scenario.region_list or _generic_regions(scenario, rng)
+    names = [p for p, _ in scenario.parties]
+    national = np.array([s for _, s in scenario.parties], dtype=float)
+    national = national / national.sum()
+
+    sizes = np.array([r.stations for r in regions])
+    n = int(sizes.sum())
+    region_idx = np.repeat(np.arange(len(regions)), sizes)
+    registered = np.clip(
+        np.round(
+            rng.lognormal(np.log(scenario.station_size_median), scenario.station_size_sigma, n)
+        ),
+        30,
+        4000,
+    )
+    # region-level party preferences around the national ones, the leader shifted
+    prefs = np.empty((len(regions), len(names)))
+    for i, region in enumerate(regions):
+        base = rng.dirichlet(national * 400)
+        leader_share = _expit(_logit(base[0]) + region.lean)
+        rest = base[1:] / base[1:].sum() * (1 - leader_share)
+        prefs[i] = np.r_[leader_share, rest]
+    region_turnout = np.array([r.turnout for r in regions])
+    turnout = _expit(_logit(region_turnout[region_idx]) + rng.normal(0, scenario.turnout_spread, n))
+    shares = rng.dirichlet(np.ones(len(names)), size=n)  # placeholder, filled per region
+    for i in range(len(regions)):
+        rows = region_idx == i
+        shares[rows] = rng.dirichlet(prefs[i] * scenario.share_concentration, size=int(rows.sum()))
+
+    issued = rng.binomial(registered.astype(np.int64), turnout).astype(float)
+    cast = issued - rng.binomial(issued.astype(np.int64), 0.002)
+    invalid = rng.binomial(cast.astype(np.int64), 0.015).astype(float)
+    valid = cast - invalid
+    votes = rng.multinomial(valid.astype(np.int64), shares).astype(float)
+    truth = pd.DataFrame(
+        {
+            "true_ballots_issued": issued.copy(),
+            "true_ballots_cast": cast.copy(),
+            "true_valid": valid.copy(),
+            **{f"true_{c}": votes[:, j].copy() for j, c in enumerate(names)},
+        }
+    )
+
+    # Klimek stuffing: per-region settings, or the scenario's everywhere
+    f_i = np.array([r.stuffing[0] if r.stuffing else scenario.f_incremental for r in regions])[
+        region_idx
+    ]
+    f_e = np.array([r.stuffing[1] if r.stuffing else scenario.f_extreme for r in regions])[
+        region_idx
+    ]
+    theta = np.array([r.stuffing[2] if r.stuffing else scenario.theta for r in regions])[region_idx]
+    x = _klimek_x(rng, f_i, f_e, theta)
+    observed = np.zeros(n, dtype=bool)
+    if scenario.observer_region is not None and scenario.observer_share > 0:
+        names_by_idx = np.array([r.name for r in regions])
+        candidates = np.flatnonzero(names_by_idx[region_idx] == scenario.observer_region)
+        if len(candidates) == 0:
+            raise KzvoteError("unknown_region", f"no region called {scenario.observer_region!r}")
+        k = max(1, int(round(scenario.observer_share * len(candidates))))
+        observed[rng.choice(candidates, size=k, replace=False)] = True
+        x[observed] *= 1 - scenario.deterrence
+    stuffed = rng.binomial((registered - issued).astype(np.int64), x).astype(float)
+    switch = np.power(x, scenario.alpha)
+    switched = rng.binomial(votes[:, 1:].astype(np.int64), switch[:, None]).astype(float)
+    votes[:, 1:] -= switched
+    votes[:, 0] += switched.sum(axis=1) + stuffed
+    issued += stuffed
+    cast += stuffed
+    valid += stuffed
+
+    whole_share = np.array(
+        [r.whole_percent_share or scenario.whole_percent_share for r in regions]
+    )[region_idx]
+    whole = rng.random(n) < whole_share
+    if whole.any():
+        target = np.round(100 * issued[whole] / registered[whole])
+        target = np.clip(target, 1, 99)
+        new_issued = np.ceil(registered[whole] * target / 100)
+        # make sure the integer count lands on the whole percent exactly
+        new_issued = np.where(
+            np.abs(100 * new_issued / registered[whole] - target) <= 0.05,
+            new_issued,
+            np.round(registered[whole] * target / 100),
+        )
+        delta = new_issued - issued[whole]
+        delta = np.maximum(delta, -votes[whole, 0])
+        issued[whole] += delta
+        cast[whole] += delta
+        valid[whole] += delta
+        votes[whole, 0] += delta
+
+    rounded = rng.random(n) < scenario.rounded_share
+    if rounded.any():
+        base = np.where(rng.random(int(rounded.sum())) < 0.5, 5.0, 10.0)[:, None]
+        new_votes = np.round(votes[rounded] / base) * base
+        delta = new_votes.sum(axis=1) - votes[rounded].sum(axis=1)
+        votes[rounded] = new_votes
+        valid[rounded] += delta
+        cast[rounded] += delta
+        issued[rounded] = np.maximum(issued[rounded], cast[rounded])
+
+    codes = np.array([r.code for r in regions])[region_idx]
+    number = np.concatenate([np.arange(1, s + 1) for s in sizes])
+    table = pd.DataFrame(
+        {
+            "station_id": [f"{c}-{k:04d}" for c, k in zip(codes, number, strict=True)],
+            "region": np.array([r.name for r in regions])[region_idx],
+            "registered": registered.astype(np.int64),
+            "ballots_issued": issued.astype(np.int64),
+            "ballots_cast": cast.astype(np.int64),
+            "valid": valid.astype(np.int64),
+            "invalid": invalid.astype(np.int64),
+        }
+    )
+    for j, c in enumerate(names):
+        table[c] = votes[:, j].astype(np.int64)
+    truth.insert(0, "station_id", table["station_id"])
+    truth.insert(1, "region", table["region"])
+    truth.insert(2, "registered", table["registered"])
+    truth["stuffing_x"] = x
+    truth["observed"] = observed
+    truth["whole_percent"] = whole
+    truth["rounded"] = rounded
+    return table, truth
+
+
+def _klimek_x(rng, f_i, f_e, theta):
+    n = len(f_i)
+    u = rng.random(n)
+    extreme = u < f_e
+    incremental = ~extreme & (u < f_e + f_i)
+    x = np.zeros(n)
+    x[incremental] = np.minimum(np.abs(rng.normal(0, theta[incremental])), 1.0)
+    x[extreme] = np.clip(1 - np.abs(rng.normal(0, 0.075, int(extreme.sum()))), 0, 1)
+    return x
+
+
+def _generic_regions(scenario: Scenario, rng) -> tuple[Region, ...]:
+    k = max(1, scenario.regions)
+    base = scenario.stations // k
+    sizes = [base + (1 if i < scenario.stations - base * k else 0) for i in range(k)]
+    turnouts = np.clip(_expit(_logit(scenario.turnout) + rng.normal(0, 0.25, k)), 0.05, 0.95)
+    leans = rng.normal(0, 0.2, k)
+    return tuple(
+        Region(
+            f"Region {i + 1:02d}", f"R{i + 1:02d}", sizes[i], float(turnouts[i]), float(leans[i])
+        )
+        for i in range(k)
+    )
+
+
+def kazakhstan_2023() -> Scenario:
+    """The bundled national sample: shaped like the 2023 Majilis vote (synthetic)."""
+    return Scenario(stations=sum(r.stations for r in KZ_REGIONS), region_list=KZ_REGIONS)
+
+
+def observers(truth: pd.DataFrame) -> pd.DataFrame:
+    """Observers' tallies: the honest counts at the stations they watched."""
+    chosen = truth["observed"].to_numpy()
+    if not chosen.any():
+        raise KzvoteError("no_observers", "the scenario places no observers")
+    parties = [
+        c[5:]
+        for c in truth.columns
+        if c.startswith("true_") and c[5:] not in ("ballots_issued", "ballots_cast", "valid")
+    ]
+    out = pd.DataFrame(
+        {
+            "station_id": truth["station_id"].to_numpy()[chosen],
+            "region": truth["region"].to_numpy()[chosen],
+            "ballots_cast": truth["true_ballots_cast"].to_numpy()[chosen].astype(np.int64),
+        }
+    )
+    for party in parties:
+        out[party] = truth[f"true_{party}"].to_numpy()[chosen].astype(np.int64)
+    return out

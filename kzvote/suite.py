@@ -1,0 +1,226 @@
+"""Run the battery of forensic tests, adjust for multiple testing, set verdicts.
+
+A test is registered with :func:`register`; it is a pure function
+``(table, ctx) -> list[StatResult]``. The suite runs it nationally and, with
+``by_region``, in every region, then adjusts all p-values of the battery together
+(Holm by default) and sets each verdict: ``anomaly`` when the adjusted p is below
+alpha, ``consistent`` otherwise, ``inconclusive`` when the test could not be run.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import numpy as np
+
+from kzvote import SCHEMA_VERSION, __version__
+from kzvote.methods.common import Context
+from kzvote.model import KzvoteError, Report, StationTable, StatResult
+from kzvote.summary import summarise
+
+ADJUSTMENTS = ("holm", "bh", "none")
+
+
+@dataclass(frozen=True)
+class TestSpec:
+    name: str
+    family: str
+    func: Callable[[StationTable, Context], list[StatResult]]
+    by_region: bool = True
+    description: str = ""
+
+
+REGISTRY: dict[str, TestSpec] = {}
+
+
+def register(name: str, family: str, *, by_region: bool = True, description: str = ""):
+    """Decorator-free registration (keeps methods importable without the suite)."""
+
+    def add(func):
+        REGISTRY[name] = TestSpec(name, family, func, by_region, description)
+        return func
+
+    return add
+
+
+def _load_registry() -> None:
+    if REGISTRY:
+        return
+    from kzvote.methods.arithmetic import arithmetic
+    from kzvote.methods.integers import integer_percent
+
+    register("arithmetic", "integrity", description="protocol identities per station")(arithmetic)
+    register(
+        "integer_percent",
+        "integers",
+        description="whole-percent turnout and leader share (Kobak et al. 2016)",
+    )(integer_percent)
+
+
+@dataclass(frozen=True)
+class Params:
+    """Everything that changes a report besides the input. Recorded in the JSON."""
+
+    alpha: float = 0.05
+    seed: int = 0
+    adjust: str = "holm"
+    leader: str | None = None
+    by_region: bool = False
+    min_region_stations: int = 100
+    tests: tuple[str, ...] | None = None
+    options: dict[str, Any] = field(default_factory=dict)
+
+    def validate(self) -> None:
+        if not 0 < self.alpha < 1:
+            raise KzvoteError("bad_option", f"--alpha must be between 0 and 1, not {self.alpha}")
+        if self.adjust not in ADJUSTMENTS:
+            raise KzvoteError(
+                "bad_option",
+                f"--adjust must be one of {', '.join(ADJUSTMENTS)}, not {self.adjust!r}",
+            )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "alpha": self.alpha,
+            "seed": self.seed,
+            "adjustment": self.adjust,
+            "leader": self.leader,
+            "by_region": self.by_region,
+            "min_region_stations": self.min_region_stations,
+            "tests": list(self.tests) if self.tests else None,
+            "options": dict(sorted(self.options.items())),
+        }
+
+
+def test_names() -> list[str]:
+    _load_registry()
+    return list(REGISTRY)
+
+
+def _rng(seed: int, test: str, scope: str) -> np.random.Generator:
+    """A generator that depends only on the seed, the test and the scope."""
+    digest = hashlib.sha256(f"{test}\x1f{scope}".encode()).digest()
+    return np.random.default_rng([seed, int.from_bytes(digest[:8], "little")])
+
+
+def run_battery(table: StationTable, params: Params) -> list[StatResult]:
+    """Run every selected test nationally (and per region) and set verdicts."""
+    _load_registry()
+    params.validate()
+    leader = table.leader(params.leader)
+    names = list(params.tests) if params.tests else list(REGISTRY)
+    unknown = [n for n in names if n not in REGISTRY]
+    if unknown:
+        raise KzvoteError(
+            "unknown_test",
+            f"no test called {unknown[0]!r}",
+            hint="tests: " + ", ".join(REGISTRY),
+        )
+    scopes: list[tuple[str, StationTable]] = [("national", table)]
+    if params.by_region:
+        for name, idx in table.ids.groupby("region", sort=True).indices.items():
+            if str(name) == "":
+                continue
+            mask = np.zeros(table.n_stations, dtype=bool)
+            mask[idx] = True
+            scopes.append((f"region={name}", table.subset(mask)))
+    results: list[StatResult] = []
+    for scope, sub in scopes:
+        for name in names:
+            spec = REGISTRY[name]
+            if scope != "national" and not spec.by_region:
+                continue
+            ctx = Context(
+                leader=leader,
+                scope=scope,
+                rng=_rng(params.seed, name, scope),
+                alpha=params.alpha,
+                options=params.options,
+            )
+            results.extend(spec.func(sub, ctx))
+    return finalise(results, params.alpha, params.adjust)
+
+
+def adjust_pvalues(pvalues: np.ndarray, method: str) -> np.ndarray:
+    """Holm (step-down FWER) or Benjamini-Hochberg (FDR) adjusted p-values.
+
+    Notes
+    -----
+    Holm: ``p_(i) * (m - i + 1)``, made monotone by a running maximum.
+    BH: ``p_(i) * m / i``, made monotone by a running minimum from the top.
+    Checked against ``statsmodels.stats.multitest.multipletests`` values in the tests.
+    """
+    p = np.asarray(pvalues, dtype=float)
+    m = len(p)
+    if m == 0 or method == "none":
+        return p.copy()
+    order = np.argsort(p, kind="stable")
+    ranked = p[order]
+    if method == "holm":
+        adjusted = np.maximum.accumulate(ranked * (m - np.arange(m)))
+    elif method == "bh":
+        adjusted = np.minimum.accumulate((ranked * m / np.arange(1, m + 1))[::-1])[::-1]
+    else:
+        raise ValueError(method)
+    out = np.empty(m)
+    out[order] = np.minimum(adjusted, 1.0)
+    return out
+
+
+def finalise(results: list[StatResult], alpha: float, method: str) -> list[StatResult]:
+    """Adjust the battery's p-values together and set every verdict."""
+    testable = [
+        i for i, r in enumerate(results) if r.p_value is not None and r.verdict != "inconclusive"
+    ]
+    adjusted = adjust_pvalues(np.array([results[i].p_value for i in testable]), method)
+    out = list(results)
+    for i, p_adj in zip(testable, adjusted, strict=True):
+        verdict = "anomaly" if p_adj < alpha else "consistent"
+        out[i] = replace(results[i], p_adjusted=float(p_adj), verdict=verdict)
+    for i, r in enumerate(out):
+        if r.verdict is None:
+            out[i] = replace(r, verdict="inconclusive")
+    return out
+
+
+def analyze(table: StationTable, params: Params) -> Report:
+    """The whole report for one table: input, parameters, summary, integrity, results."""
+    results = run_battery(table, params)
+    leader = table.leader(params.leader)
+    return Report(
+        input={
+            "path": table.path,
+            "rows": table.source.get("rows", table.n_stations),
+            "stations": table.n_stations,
+            "encoding": table.source.get("encoding"),
+            "delimiter": table.source.get("delimiter"),
+            "compression": table.source.get("compression"),
+            "mapping": table.mapping.to_dict(),
+            "candidates": list(table.candidates),
+            "leader": leader,
+        },
+        parameters=params.to_dict(),
+        summary=summarise(table, leader),
+        integrity=table.findings,
+        results=tuple(results),
+    )
+
+
+def report_dict(report: Report) -> dict[str, Any]:
+    """The JSON layout of a report (keys documented in the README)."""
+    from kzvote.integrity import summarise_findings
+
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "kzvote_version": __version__,
+        "input": report.input,
+        "parameters": report.parameters,
+        "summary": report.summary,
+        "integrity_summary": summarise_findings(report.integrity),
+        "integrity": [f.to_dict() for f in report.integrity],
+        "results": [r.to_dict() for r in report.results],
+        "plots": list(report.plots),
+    }

@@ -1,0 +1,42 @@
+"""Shared fixtures: paths to the sample data and to the real data (skipped if absent)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+SAMPLES = ROOT / "sample_data"
+REALDATA = ROOT.parent / "shared" / "realdata"
+DATA = Path(__file__).resolve().parent / "data"
+
+
+def realdata(relative: str) -> Path:
+    """Path of a real-data file, or skip the test with the reason."""
+    path = REALDATA / relative
+    if not path.exists():
+        pytest.skip(f"real data not available: {path} (expected at ../shared/realdata)")
+    return path
+
+
+@pytest.fixture
+def write(tmp_path):
+    """Write bytes or text to a file in tmp_path and return its path as str."""
+
+    def _write(name: str, content: str | bytes, encoding: str = "utf-8") -> str:
+        path = tmp_path / name
+        if isinstance(content, str):
+            content = content.encode(encoding)
+        path.write_bytes(content)
+        return str(path)
+
+    return _write
+
+
+CANONICAL = (
+    "station_id,region,registered,ballots_issued,ballots_cast,valid,invalid,A,B\n"
+    "1,North,1000,600,598,590,8,400,190\n"
+    "2,North,800,500,500,495,5,300,195\n"
+    "3,South,1200,700,699,690,9,350,340\n"
+)
