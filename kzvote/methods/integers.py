@@ -47,7 +47,7 @@ TOLERANCE_PP = 0.05
 SIZE_SWEEP = (100, 250, 500, 1000)
 WINDOW_SD = 6.5
 MIN_STATIONS = 100
-_CHUNK = 20_000
+_CHUNK = 2048  # stations per block: keeps the work arrays in cache
 
 
 def hits(counts: np.ndarray, totals: np.ndarray, *, step: int = 1, tol: float = TOLERANCE_PP):
@@ -118,7 +118,10 @@ def hit_probability(
 
 
 def _window_cdf(n: np.ndarray, p: np.ndarray, first: np.ndarray, w: int) -> np.ndarray:
-    """Cumulative binomial pmf over m = first .. first + w - 1 (rows = stations)."""
+    """Cumulative binomial pmf over m = first .. first + w - 1 (rows = stations).
+
+    Column j + 1 holds P(first <= M <= first + j); column 0 holds 0.
+    """
     from scipy.special import gammaln
 
     pmf0 = np.exp(
@@ -135,10 +138,12 @@ def _window_cdf(n: np.ndarray, p: np.ndarray, first: np.ndarray, w: int) -> np.n
     m += 1.0
     ratio /= m
     ratio *= p / (1 - p)
-    pmf = np.empty((len(n), w))
-    pmf[:, :1] = pmf0
-    np.cumprod(ratio, axis=1, out=pmf[:, 1:])
-    pmf[:, 1:] *= pmf0
+    # column 0 is P(M < first) := 0, so that CDF differences need no padding
+    pmf = np.empty((len(n), w + 1))
+    pmf[:, :1] = 0.0
+    pmf[:, 1:2] = pmf0
+    np.cumprod(ratio, axis=1, out=pmf[:, 2:])
+    pmf[:, 2:] *= pmf0
     return np.cumsum(pmf, axis=1, out=pmf)
 
 
@@ -157,12 +162,11 @@ def _interval_mass(cdf, n, first, last, step, tol) -> np.ndarray:
     b = np.floor(n * (20 * k + scale) / 2000)
     a = np.maximum(a, first)
     b = np.minimum(b, np.minimum(last, n))
-    w = cdf.shape[1]
+    w = cdf.shape[1] - 1
     upper_idx = np.clip(b - first, -1, w - 1).astype(np.int64)
     lower_idx = np.clip(a - 1 - first, -1, w - 1).astype(np.int64)
-    padded = np.concatenate([np.zeros((len(n), 1)), cdf], axis=1)
-    upper = np.take_along_axis(padded, upper_idx + 1, axis=1)
-    lower = np.take_along_axis(padded, lower_idx + 1, axis=1)
+    upper = np.take_along_axis(cdf, upper_idx + 1, axis=1)
+    lower = np.take_along_axis(cdf, lower_idx + 1, axis=1)
     mass = np.where((b >= a) & (k <= 100), upper - lower, 0.0)
     return mass.sum(axis=1)
 
