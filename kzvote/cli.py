@@ -218,7 +218,9 @@ def analyze(
                 if plots and len(files) > 1
                 else (Path(plots) if plots else _default_plot_dir(path))
             )
-            report = report.with_plots(save_report_plots(table, report.input["leader"], folder))
+            report = report.with_plots(
+                save_report_plots(table, report.input["leader"], folder, report.results)
+            )
         data = report_dict(report)
         reports.append(data)
         if not quiet:

@@ -588,6 +588,28 @@ def load_stations(
     return build_table(raw, parsed, mapping, cell_findings=_cell_findings)
 
 
+def table_from_frame(frame: pd.DataFrame, *, name: str = "<simulated>") -> StationTable:
+    """A :class:`StationTable` from an in-memory frame, through the same detection and
+    checks as a file (used for simulations, which need no CSV round trip)."""
+    raw = RawTable(
+        path=name,
+        frame=frame.astype(str).reset_index(drop=True),
+        lines=np.arange(2, len(frame) + 2),
+        encoding="memory",
+        delimiter=None,
+        compression=None,
+        notes=["in-memory table"],
+    )
+    numeric = {c: _looks_numeric(raw.frame[c]) for c in raw.frame.columns}
+    mapping = detect_mapping(list(raw.frame.columns), numeric, Overrides.empty(), file=name)
+    needed = [h for headers in mapping.fields.values() for h in headers]
+    needed += list(mapping.candidates.values())
+    parsed = {c: parse_counts(raw.frame[c]) for c in dict.fromkeys(needed)}
+    from kzvote.integrity import build_table
+
+    return build_table(raw, parsed, mapping, cell_findings=_cell_findings)
+
+
 def _looks_numeric(cells: pd.Series, sample: int = 2000) -> bool:
     """Whether a column holds counts: 90% of a sample of its non-empty cells parse."""
     head = cells.iloc[:sample] if len(cells) <= 4 * sample else cells.sample(sample, random_state=0)

@@ -86,7 +86,107 @@ def fingerprint(table: StationTable, leader: str, title: str, *, weighted: bool 
     return fig
 
 
-def save_report_plots(table: StationTable, leader: str, folder: str | Path) -> list[str]:
+def digit_figure(result, title: str):
+    """Observed digit frequencies with the calibrated expectation and its 95% band."""
+    fig = _figure(7, 4)
+    ax = fig.subplots()
+    observed = np.asarray(result.details["observed"], dtype=float)
+    expected = np.asarray(result.details["expected"], dtype=float)
+    band = np.asarray(result.details["band95"], dtype=float)
+    digits = np.arange(len(observed))
+    ax.bar(digits, observed, color="#3b6ea5", label="observed")
+    ax.errorbar(
+        digits,
+        expected,
+        yerr=[expected - band[:, 0], band[:, 1] - expected],
+        fmt="o",
+        color="#d9822b",
+        capsize=4,
+        label="expected, calibrated null (95% band)",
+    )
+    if result.test == "last_digit":
+        ax.axhline(observed.sum() / 10, color="#999999", linestyle="--", label="uniform")
+    else:
+        from kzvote.methods.digits import benford_second_digit
+
+        ax.plot(
+            digits,
+            observed.sum() * benford_second_digit(),
+            "x",
+            color="#999999",
+            label="Benford 2BL",
+        )
+    low = min(band[:, 0].min(), observed.min())
+    ax.set_ylim(low * 0.97, max(band[:, 1].max(), observed.max()) * 1.02)
+    ax.set_xticks(digits)
+    ax.set_xlabel("last digit" if result.test == "last_digit" else "second digit")
+    ax.set_ylabel("counts")
+    p = result.p_adjusted if result.p_adjusted is not None else result.p_value
+    ax.set_title(f"{title}\n{result.subject}: p (adjusted) = {p:.3g}, {result.verdict}")
+    ax.legend(fontsize=8)
+    return fig
+
+
+def two_digit_figure(results, title: str):
+    """Repeated and adjacent last-two-digit shares, observed vs expected, per subject."""
+    fig = _figure(8, 4)
+    axes = fig.subplots(1, 2)
+    for ax, key, naive in ((axes[0], "repeated", 0.1), (axes[1], "adjacent", 0.2)):
+        subjects = [r.subject for r in results]
+        observed = [r.details[f"{key}_share"] for r in results]
+        expected = [r.details[f"{key}_expected"] for r in results]
+        y = np.arange(len(results))
+        ax.barh(y, observed, color="#3b6ea5", label="observed")
+        ax.plot(expected, y, "o", color="#d9822b", label="expected (calibrated)")
+        ax.axvline(naive, color="#999999", linestyle="--", label=f"naive {naive}")
+        ax.set_yticks(y, subjects, fontsize=7)
+        ax.set_title(f"{key} last two digits")
+    axes[0].legend(fontsize=7)
+    fig.suptitle(title)
+    return fig
+
+
+def zero_five_figure(results, title: str):
+    """Share of counts ending in 0 or 5 per subject, observed vs calibrated expectation."""
+    fig = _figure(7, 4)
+    ax = fig.subplots()
+    rows = [r for r in results if "share" in r.details]
+    y = np.arange(len(rows))
+    ax.barh(y, [r.details["share"] for r in rows], color="#3b6ea5", label="observed")
+    ax.plot(
+        [r.details["expected_share"] for r in rows],
+        y,
+        "o",
+        color="#d9822b",
+        label="expected (calibrated)",
+    )
+    ax.axvline(0.2, color="#999999", linestyle="--", label="naive 0.2")
+    ax.set_yticks(y, [r.subject for r in rows], fontsize=7)
+    ax.set_xlabel("share of counts ending in 0 or 5")
+    ax.set_title(title)
+    ax.legend(fontsize=7)
+    return fig
+
+
+def _digit_plots(results, out: Path, name: str) -> list[str]:
+    national = [r for r in results if r.scope == "national" and r.verdict != "inconclusive"]
+    paths = []
+    for test in ("last_digit", "second_digit"):
+        pooled = [r for r in national if r.test == test and r.subject == "pooled"]
+        if pooled:
+            paths.append(_save(digit_figure(pooled[0], name), out, f"digits_{test}"))
+    two = [r for r in national if r.test == "last_two_digits"]
+    if two:
+        paths.append(_save(two_digit_figure(two, name), out, "digits_last_two"))
+    five = [r for r in national if r.test == "zero_five"]
+    if five:
+        paths.append(_save(zero_five_figure(five, name), out, "digits_zero_five"))
+    return paths
+
+
+def save_report_plots(
+    table: StationTable, leader: str, folder: str | Path, results=()
+) -> list[str]:
     """Save the standard figures for one file; return their paths."""
     out = make_output_dir(folder)
     name = Path(table.path).name
@@ -99,4 +199,5 @@ def save_report_plots(table: StationTable, leader: str, folder: str | Path) -> l
             "fingerprint_weighted",
         ),
     ]
+    paths += _digit_plots(results, out, name)
     return paths

@@ -50,6 +50,7 @@ def _load_registry() -> None:
     if REGISTRY:
         return
     from kzvote.methods.arithmetic import arithmetic
+    from kzvote.methods.digits import digit_tests
     from kzvote.methods.integers import integer_percent
 
     register("arithmetic", "integrity", description="protocol identities per station")(arithmetic)
@@ -58,6 +59,11 @@ def _load_registry() -> None:
         "integers",
         description="whole-percent turnout and leader share (Kobak et al. 2016)",
     )(integer_percent)
+    register(
+        "digits",
+        "digits",
+        description="last digit, last two digits, 0/5 endings, second digit (calibrated null)",
+    )(digit_tests)
 
 
 @dataclass(frozen=True)

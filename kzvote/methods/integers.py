@@ -18,9 +18,8 @@ that hit. For ``either``, ``q_i = 1 - (1 - a_i)(1 - b_i)``. The number of hittin
 stations is Poisson-binomial with mean ``sum q_i`` and variance ``sum q_i (1 - q_i)``;
 no Monte Carlo is needed and the p-value has no ``1/(R+1)`` floor.
 
-The binomial probabilities are summed over a window of +-6.5 standard deviations around
-the mean (the mass left out is below 1e-10), computed by the pmf ratio recurrence from
-one log-gamma evaluation per station.
+The binomial probabilities come from :mod:`kzvote.methods.binomial` (a window of
++-6.5 standard deviations around the mean; the mass left out is below 1e-10).
 
 References
 ----------
@@ -33,6 +32,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from kzvote.methods.binomial import blocks, pmf_rows
 from kzvote.methods.common import (
     Context,
     excluded_total,
@@ -45,9 +45,7 @@ from kzvote.model import StationTable, StatResult
 
 TOLERANCE_PP = 0.05
 SIZE_SWEEP = (100, 250, 500, 1000)
-WINDOW_SD = 6.5
 MIN_STATIONS = 100
-_CHUNK = 2048  # stations per block: keeps the work arrays in cache
 
 
 def hits(counts: np.ndarray, totals: np.ndarray, *, step: int = 1, tol: float = TOLERANCE_PP):
@@ -98,53 +96,17 @@ def hit_probability(
     if len(idx) == 0:
         return out
     n_all, p_all = totals[idx], probs[idx]
-    sd = np.sqrt(n_all * p_all * (1 - p_all))
-    # a cushion of whole counts covers the skewed tails of near-Poisson cases
-    lo = np.maximum(0.0, np.floor(n_all * p_all - WINDOW_SD * sd - 12))
-    hi = np.minimum(n_all, np.ceil(n_all * p_all + WINDOW_SD * sd + 12))
-    width = (hi - lo + 1).astype(np.int64)
-    order = np.argsort(width, kind="stable")
-    for start in range(0, len(order), _CHUNK):
-        rows = order[start : start + _CHUNK]
+    for rows, w, first, last in blocks(n_all, p_all):
         n = n_all[rows][:, None]
         p = p_all[rows][:, None]
-        first = lo[rows][:, None]
-        last = hi[rows][:, None]
-        w = int(width[rows].max())
-        cdf = _window_cdf(n, p, first, w)
+        # column 0 is P(M < first) := 0, so that CDF differences need no padding
+        cdf = np.empty((len(rows), w + 1))
+        cdf[:, 0] = 0.0
+        pmf_rows(n, p, first, w, out=cdf[:, 1:])
+        np.cumsum(cdf, axis=1, out=cdf)
         for s, step in enumerate(steps):
             out[s, idx[rows]] = _interval_mass(cdf, n, first, last, step, tol)
     return np.clip(out, 0.0, 1.0)
-
-
-def _window_cdf(n: np.ndarray, p: np.ndarray, first: np.ndarray, w: int) -> np.ndarray:
-    """Cumulative binomial pmf over m = first .. first + w - 1 (rows = stations).
-
-    Column j + 1 holds P(first <= M <= first + j); column 0 holds 0.
-    """
-    from scipy.special import gammaln
-
-    pmf0 = np.exp(
-        gammaln(n + 1)
-        - gammaln(first + 1)
-        - gammaln(n - first + 1)
-        + first * np.log(p)
-        + (n - first) * np.log1p(-p)
-    )
-    # pmf(m+1)/pmf(m) = (n - m) / (m + 1) * p / (1 - p), and zero once m reaches n
-    m = first + np.arange(w - 1, dtype=float)[None, :]
-    ratio = n - m
-    np.maximum(ratio, 0.0, out=ratio)
-    m += 1.0
-    ratio /= m
-    ratio *= p / (1 - p)
-    # column 0 is P(M < first) := 0, so that CDF differences need no padding
-    pmf = np.empty((len(n), w + 1))
-    pmf[:, :1] = 0.0
-    pmf[:, 1:2] = pmf0
-    np.cumprod(ratio, axis=1, out=pmf[:, 2:])
-    pmf[:, 2:] *= pmf0
-    return np.cumsum(pmf, axis=1, out=pmf)
 
 
 def _interval_mass(cdf, n, first, last, step, tol) -> np.ndarray:
