@@ -69,9 +69,8 @@ def main() -> None:
     for (test, subject), (k, n) in clean.items():
         ci = binomtest(k, n).proportion_ci(0.95)
         ok = "ok" if 0.02 <= k / n <= 0.08 else "OUT OF 2-8%"
-        print(
-            f"  {test:<16}{subject:<22}{k:>5}/{n:<6}{k / n:7.3f}  [{ci.low:.3f}, {ci.high:.3f}]  {ok}"
-        )
+        interval = f"[{ci.low:.3f}, {ci.high:.3f}]"
+        print(f"  {test:<16}{subject:<22}{k:>5}/{n:<6}{k / n:7.3f}  {interval}  {ok}")
 
     start = time.perf_counter()
     power = rejections(opts.power_sims, opts.stations, 0.05, seed0=20_000)

@@ -65,7 +65,7 @@ def test_analyze_writes_plots_and_json(tmp_path):
     assert result.exit_code == 0, result.output
     assert result.output == ""
     data = json.loads(out.read_text())
-    assert len(data["plots"]) == 3
+    assert len(data["plots"]) >= 3
     assert all((tmp_path / "p").joinpath(p.split("/")[-1]).exists() for p in data["plots"])
 
 

@@ -81,18 +81,16 @@ def test_kernel_expectation_matches_monte_carlo_of_the_same_null():
     totals = rng.integers(150, 1500, 400).astype(float)
     counts = np.floor(totals * rng.uniform(0.05, 0.9, 400))
     groups = np.zeros(400, dtype=np.int64)
-    moments = kernel_moments(counts, totals, groups, 1, 100)
-    draws = 3000
-    sums = {name: np.zeros(len(mom.expected[0])) for name, mom in moments.items()}
-    sq = {name: np.zeros(len(mom.expected[0])) for name, mom in moments.items()}
-    for _ in range(draws):
-        fake = rng.binomial(totals.astype(int), counts / totals).astype(float)
-        for name, mom in kernel_moments(fake, totals, groups, 1, 100).items():
-            sums[name] += mom.observed[0]
-            sq[name] += mom.observed[0] ** 2
+    moments = kernel_moments(counts, totals, groups, 1, 100, twicing=False)
+    draws = 1500
+    fake = rng.binomial(totals.astype(int), counts / totals, size=(draws, 400))
     for name, mom in moments.items():
-        mean = sums[name] / draws
-        sd = np.sqrt(sq[name] / draws - mean**2)
+        k = len(mom.expected[0])
+        labels = _labels(fake)[name]
+        frequencies = np.stack(
+            [((labels == c) & (fake >= 100)).sum(axis=1) for c in range(k)], axis=1
+        )
+        mean, sd = frequencies.mean(axis=0), frequencies.std(axis=0)
         assert np.all(np.abs(mean - mom.expected[0]) < 5 * sd / np.sqrt(draws) + 1e-9), name
         # the kernel variance of each category count: sum P(1 - P)
         kernel_var = mom.expected[0] - np.diag(mom.square[0])
@@ -101,11 +99,21 @@ def test_kernel_expectation_matches_monte_carlo_of_the_same_null():
 
 def test_kernel_probability_of_one_count_against_scipy():
     # count 103 of 400: P(M >= 100, M % 10 = d) by brute force with scipy
-    moments = kernel_moments(np.array([103.0]), np.array([400.0]), np.array([0]), 1, 100)
+    one = (np.array([103.0]), np.array([400.0]), np.array([0]), 1, 100)
     m = np.arange(100, 401)
-    pmf = binom.pmf(m, 400, 103 / 400)
-    expected = np.bincount(m % 10, weights=pmf, minlength=10)
-    np.testing.assert_allclose(moments["last"].expected[0], expected, atol=1e-10)
+    plain = np.bincount(m % 10, weights=binom.pmf(m, 400, 103 / 400), minlength=10)
+    moments = kernel_moments(*one, twicing=False)
+    np.testing.assert_allclose(moments["last"].expected[0], plain, atol=1e-10)
+    # twicing: 2 P - P', P' from Binomial(800, p) - 103 (two kernels, recentred)
+    m2 = np.arange(0, 801)
+    shifted = m2 - 103
+    keep = shifted >= 100
+    twice = np.bincount(
+        shifted[keep] % 10, weights=binom.pmf(m2, 800, 103 / 400)[keep], minlength=10
+    )
+    np.testing.assert_allclose(
+        kernel_moments(*one)["last"].expected[0], 2 * plain - twice, atol=1e-10
+    )
 
 
 def _rates(sims: int, stations: int, rounded: float, seed0: int):

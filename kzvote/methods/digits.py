@@ -121,12 +121,17 @@ def kernel_moments(
     n_groups: int,
     min_count: int,
     stations: np.ndarray | None = None,
+    *,
+    twicing: bool = True,
 ) -> dict[str, DigitMoments]:
     """Observed and null moments of digit categories under the binomial-kernel null.
 
     ``P_i(k) = P(M_i >= T and label(M_i) = k)`` with ``M_i ~ Binomial(N_i, c_i / N_i)``,
     for the label sets ``last`` (10), ``second`` (10), ``two`` (3: repeated, adjacent,
-    other) and ``zero_five`` (2).
+    other) and ``zero_five`` (2). With ``twicing`` (the default) each ``P_i`` is
+    ``2 P_i - P'_i`` where ``P'_i`` uses ``Binomial(2 N_i, c_i / N_i) - c_i``, the
+    kernel applied twice; this removes the smoothing bias of a curved count density
+    (measured: the mean second digit of minor parties was biased by -0.015 without it).
     """
     counts = np.asarray(counts, dtype=float)
     totals = np.asarray(totals, dtype=float)
@@ -147,7 +152,8 @@ def kernel_moments(
     # Twicing: 2 K*g - K*K*g removes the O(sigma^2) smoothing bias of the kernel
     # expectation. K*K is exactly Binomial(2N, p) shifted by -c (the sum of two
     # independent kernels, recentred on the count).
-    for weight, scale in ((2.0, 1.0), (-1.0, 2.0)):
+    passes = ((2.0, 1.0), (-1.0, 2.0)) if twicing else ((1.0, 1.0),)
+    for weight, scale in passes:
         n_all = totals[idx] * scale
         p_all = counts[idx] / totals[idx]
         shift = counts[idx] * (scale - 1.0)
