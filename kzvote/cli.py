@@ -417,6 +417,124 @@ def simulate(
     )
 
 
+@app.command()
+@_guard
+def compare(
+    official: Annotated[str, typer.Argument(help="The official polling-station file.")],
+    observed: Annotated[
+        str, typer.Argument(help="The observers' tallies (may hold only some fields).")
+    ],
+    *,
+    key: Annotated[
+        str | None, typer.Option("--key", help="Station id column, the same header in both files.")
+    ] = None,
+    observer_counts: Annotated[
+        str,
+        typer.Option(
+            "--observer-counts",
+            help="exact: observers counted everything; lower-bound: proven minimums "
+            "(an official count below them is a discrepancy).",
+        ),
+    ] = "exact",
+    tolerance: Annotated[
+        float | None,
+        typer.Option(
+            "--tolerance", help="Ballots of difference tolerated (default 2; 0 for lower-bound)."
+        ),
+    ] = None,
+    tolerance_share: Annotated[
+        float, typer.Option("--tolerance-share", help="...or this share of registered, if larger.")
+    ] = 0.01,
+    json_path: Annotated[
+        str | None, typer.Option("--json", help="Write the JSON report ('-' for stdout).")
+    ] = None,
+    csv_path: Annotated[
+        str | None, typer.Option("--csv", help="Write one row per matched station.")
+    ] = None,
+    plots: Annotated[str | None, typer.Option("--plots", help="Folder for plots.")] = None,
+    no_plots: Annotated[bool, typer.Option("--no-plots", help="Do not draw plots.")] = False,
+    by_region: Annotated[
+        bool, typer.Option("--by-region", help="Compare within every region too.")
+    ] = False,
+    leader: Annotated[
+        str | None, typer.Option("--leader", help="Candidate for the leader-share test.")
+    ] = None,
+    alpha: Annotated[
+        float, typer.Option("--alpha", help="Significance level after adjustment.")
+    ] = 0.05,
+    seed: Annotated[int, typer.Option("--seed", help="Random seed (recorded in the report).")] = 0,
+    adjust: Annotated[str, typer.Option("--adjust", help="holm, bh or none.")] = "holm",
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing but errors.")] = False,
+    fail_on: Annotated[str, typer.Option("--fail-on", help="'anomaly' or 'never'.")] = "never",
+    map_options: MapOpt = None,
+    mapping: MappingOpt = None,
+    observed_map: Annotated[
+        list[str] | None, typer.Option("--observed-map", help="--map for the observers' file.")
+    ] = None,
+    observed_mapping: Annotated[
+        str | None, typer.Option("--observed-mapping", help="--mapping for the observers' file.")
+    ] = None,
+    encoding: EncodingOpt = None,
+    delimiter: DelimiterOpt = None,
+) -> None:
+    """Compare observers' tallies with the official count, station by station.
+
+    Example: kzvote compare official.csv observers.csv --json compare.json
+    """
+    from kzvote.compare import compare as run_compare
+    from kzvote.model import KzvoteError
+    from kzvote.outputs import write_atomic
+    from kzvote.render import console as view
+    from kzvote.render.csvout import stations_csv
+    from kzvote.render.jsonout import dumps
+    from kzvote.suite import Params
+
+    if fail_on not in ("anomaly", "never"):
+        raise KzvoteError("bad_option", f"--fail-on must be 'anomaly' or 'never', not {fail_on!r}")
+    key_map = [f"station_id={key}"] if key else []
+    official_table = _load(
+        official, (map_options or []) + key_map, mapping, encoding, delimiter, None
+    )
+    observed_table = _load(
+        observed,
+        (observed_map or []) + key_map,
+        observed_mapping,
+        encoding,
+        delimiter,
+        None,
+        required=(),
+        need_candidates=False,
+    )
+    params = Params(alpha=alpha, seed=seed, adjust=adjust, leader=leader, by_region=by_region)
+    data = run_compare(
+        official_table,
+        observed_table,
+        params,
+        mode=observer_counts,
+        tolerance_ballots=tolerance,
+        tolerance_share=tolerance_share,
+    )
+    inputs = [official, observed]
+    if not no_plots:
+        from kzvote.plots import save_compare_plots
+
+        folder = Path(plots) if plots else _default_plot_dir(observed)
+        data["plots"] = save_compare_plots(official_table, data, folder)
+    to_stdout = json_path == "-"
+    if not quiet:
+        _console(stderr=to_stdout).print(view.compare_renderable(data))
+    if csv_path:
+        write_atomic(csv_path, stations_csv(data), inputs=inputs)
+    if json_path:
+        text = dumps(data)
+        if to_stdout:
+            sys.stdout.write(text)
+        else:
+            write_atomic(json_path, text, inputs=inputs)
+    if fail_on == "anomaly" and any(r["verdict"] == "anomaly" for r in data["results"]):
+        raise typer.Exit(1)
+
+
 def main() -> None:
     app()
 

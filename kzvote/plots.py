@@ -201,3 +201,76 @@ def save_report_plots(
     ]
     paths += _digit_plots(results, out, name)
     return paths
+
+
+def save_compare_plots(official: StationTable, data: dict, folder: str | Path) -> list[str]:
+    """Official vs observed per station, per-candidate totals, observed/unobserved."""
+    out = make_output_dir(folder)
+    paths = []
+    stations = data["stations"]
+    fields = data["summary"]["compared_fields"]
+    if "ballots_cast" in fields:
+        fig = _figure(6, 6)
+        ax = fig.subplots()
+        reg = np.array([s["registered"] or np.nan for s in stations], dtype=float)
+        off = np.array([s["official"]["ballots_cast"] for s in stations], dtype=float) / reg
+        obs = np.array([s["observed"]["ballots_cast"] for s in stations], dtype=float) / reg
+        flagged = np.array([s["flagged"] for s in stations])
+        ax.scatter(100 * obs[~flagged], 100 * off[~flagged], s=12, color="#3b6ea5", label="agrees")
+        ax.scatter(100 * obs[flagged], 100 * off[flagged], s=12, color="#c0392b", label="differs")
+        top = np.nanmax(np.r_[off, obs, 0.01]) * 105
+        ax.plot([0, top], [0, top], color="#888888", linewidth=1, label="official = observed")
+        ax.set_xlabel("observers' turnout, %")
+        ax.set_ylabel("official turnout, %")
+        ax.set_title("Turnout per station")
+        ax.legend(fontsize=8)
+        paths.append(_save(fig, out, "compare_turnout"))
+    candidates = [
+        f for f in fields if f not in ("registered", "ballots_issued", "ballots_cast", "valid")
+    ]
+    if candidates:
+        fig = _figure(8, 4.5)
+        ax = fig.subplots()
+        off = [sum(s["official"][c] or 0 for s in stations) for c in candidates]
+        obs = [sum(s["observed"][c] or 0 for s in stations) for c in candidates]
+        x = np.arange(len(candidates))
+        ax.bar(x - 0.2, off, width=0.4, label="official", color="#c0392b")
+        ax.bar(x + 0.2, obs, width=0.4, label="observers", color="#3b6ea5")
+        ax.set_xticks(x, candidates, rotation=30, ha="right", fontsize=8)
+        ax.set_ylabel("votes at the matched stations")
+        ax.legend()
+        paths.append(_save(fig, out, "compare_candidates"))
+    rows = {str(s["line"]) for s in stations}
+    observed_mask = official.ids["line"].astype(str).isin(rows).to_numpy()
+    turnout, _, _ = _ratios(official, data["input"]["leader"])
+    t_num, t_den, ok_t, _ = turnout_parts(official)
+    s_num, s_den, ok_s, _ = leader_share_parts(official, data["input"]["leader"])
+    ok = ok_t & ok_s
+    if ok.any() and observed_mask[ok].any() and (~observed_mask[ok]).any():
+        fig = _figure(7, 4)
+        ax = fig.subplots()
+        values = 100 * t_num[ok] / t_den[ok]
+        bins = np.linspace(0, 100, 101)
+        ax.hist(
+            values[~observed_mask[ok]],
+            bins=bins,
+            density=True,
+            alpha=0.6,
+            label="unobserved",
+            color="#c0392b",
+        )
+        ax.hist(
+            values[observed_mask[ok]],
+            bins=bins,
+            density=True,
+            alpha=0.6,
+            label="observed",
+            color="#3b6ea5",
+        )
+        ax.set_xlabel("official turnout, %")
+        ax.set_ylabel("share of stations")
+        ax.set_title("Official turnout where observers were and were not")
+        ax.legend()
+        paths.append(_save(fig, out, "compare_observed_unobserved"))
+    del turnout
+    return paths

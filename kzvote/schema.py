@@ -188,6 +188,7 @@ class Overrides:
     candidates: tuple[str, ...] | None = None
     ignore: tuple[str, ...] = ()
     source: str = ""
+    detect: bool = True  # False: use only the fields and candidates given
 
     @staticmethod
     def empty() -> Overrides:
@@ -204,6 +205,7 @@ def parse_map_options(options: list[str] | None, mapping_file: str | None) -> Ov
     fields: dict[str, tuple[str, ...]] = {}
     candidates: tuple[str, ...] | None = None
     ignore: tuple[str, ...] = ()
+    detect = True
     if mapping_file:
         path = Path(mapping_file)
         if not path.exists() and bundled_mapping(mapping_file).exists():
@@ -226,10 +228,20 @@ def parse_map_options(options: list[str] | None, mapping_file: str | None) -> Ov
             ) from None
         for name, value in (data.get("fields") or {}).items():
             fields[_check_field(name, mapping_file)] = _as_headers(value, mapping_file, name)
-        if "candidates" in data:
+        if isinstance(data.get("candidates"), dict):
+            named = data["candidates"]
+            if not all(isinstance(v, str) for v in named.values()):
+                raise KzvoteError(
+                    "bad_mapping_file",
+                    "[candidates] must map names to headers",
+                    file=mapping_file,
+                )
+            candidates = tuple(f"{name}={header}" for name, header in named.items())
+        elif "candidates" in data:
             candidates = _as_headers(data["candidates"], mapping_file, "candidates")
         if "ignore" in data:
             ignore = _as_headers(data["ignore"], mapping_file, "ignore")
+        detect = bool(data.get("detect", True))
     for option in options or []:
         if "=" not in option:
             raise KzvoteError(
@@ -246,7 +258,13 @@ def parse_map_options(options: list[str] | None, mapping_file: str | None) -> Ov
             candidates = headers
         else:
             fields[_check_field(name, None)] = headers
-    return Overrides(fields=fields, candidates=candidates, ignore=ignore, source=mapping_file or "")
+    return Overrides(
+        fields=fields,
+        candidates=candidates,
+        ignore=ignore,
+        source=mapping_file or "",
+        detect=detect,
+    )
 
 
 def _check_field(name: str, file: str | None) -> str:
@@ -330,7 +348,7 @@ def detect_mapping(
     taken.update(ignored_by_user)
 
     detected: dict[str, list[str]] = {}
-    for header in headers:
+    for header in headers if overrides.detect else ():
         if header in taken:
             continue
         name = field_for_header(header)
@@ -358,8 +376,14 @@ def detect_mapping(
     ignored: list[str] = []
     if overrides.candidates is not None:
         for wanted in overrides.candidates:
-            header = resolve_header(wanted, headers, file)
-            candidates[candidate_name(header)] = header
+            # "Name=Header" renames (from a [candidates] table); plain headers keep theirs
+            name, sep, target = wanted.partition("=")
+            if sep and target and wanted not in headers:
+                header = resolve_header(target, headers, file)
+                candidates[name.strip()] = header
+            else:
+                header = resolve_header(wanted, headers, file)
+                candidates[candidate_name(header)] = header
         notes.append(f"candidates: {len(candidates)} given")
         ignored = [h for h in headers if h not in taken and h not in candidates.values()]
     else:

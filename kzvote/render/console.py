@@ -91,7 +91,8 @@ def integrity_table(data: dict[str, Any]) -> Table | Text:
 
 
 def results_table(data: dict[str, Any], *, max_rows: int = 60) -> Table:
-    table = Table(title="Forensic tests", title_justify="left")
+    title = "Tests" if data.get("command") == "compare" else "Forensic tests"
+    table = Table(title=title, title_justify="left")
     for col in ("test", "subject", "scope", "n", "statistic", "p", "p adj.", "effect", "verdict"):
         table.add_column(
             col, justify="right" if col in ("n", "statistic", "p", "p adj.", "effect") else "left"
@@ -238,4 +239,94 @@ def columns_renderable(table_info: dict[str, Any]) -> Group:
             style="dim",
         )
     )
+    return Group(*parts)
+
+
+def compare_renderable(data: dict[str, Any]) -> Group:
+    """Summary, worst stations first, the tests, unmatched ids."""
+    summary = data["summary"]
+    parts: list[Any] = []
+    grid = Table.grid(padding=(0, 2))
+    grid.add_column(style="bold")
+    grid.add_column()
+    grid.add_row("official", escape(data["input"]["official"]["path"]))
+    grid.add_row("observers", escape(data["input"]["observed"]["path"]))
+    grid.add_row("mode", data["parameters"]["observer_counts"])
+    grid.add_row(
+        "stations",
+        f"{summary['matched']:,} matched, {summary['flagged']:,} flagged, "
+        f"{len(data['unmatched']['observed_only']):,} observers' stations not in the official file",
+    )
+    turnout = next(
+        (
+            r
+            for r in data["results"]
+            if r["test"] == "observer_turnout" and r["scope"] == "national"
+        ),
+        None,
+    )
+    if turnout and "official_turnout" in turnout["details"]:
+        d = turnout["details"]
+        lo, hi = d["official_interval"]
+        grid.add_row("official turnout", f"{_pct(d['official_turnout'])} [{_pct(lo)}, {_pct(hi)}]")
+        lo, hi = d["observed_interval"]
+        grid.add_row(
+            "observers' turnout", f"{_pct(d['observed_turnout'])} [{_pct(lo)}, {_pct(hi)}]"
+        )
+        lo, hi = d["extra_ballots_interval"]
+        grid.add_row(
+            "extra official ballots", f"{_num(d['extra_ballots'])} [{_num(lo)}, {_num(hi)}]"
+        )
+        if "extrapolation" in d:
+            e = d["extrapolation"]
+            lo, hi = e["interval"]
+            official = _pct(e["official_turnout"])
+            grid.add_row(
+                "extrapolated turnout",
+                f"{_pct(e['turnout'])} [{_pct(lo)}, {_pct(hi)}] (official {official})",
+            )
+    parts.append(Panel(grid, title="Observers vs official", expand=False))
+    stations = Table(title="Stations, largest differences first", title_justify="left")
+    fields = summary["compared_fields"]
+    stations.add_column("station")
+    stations.add_column("flag")
+    shown = fields[:6]
+    for name in shown:
+        stations.add_column(f"{escape(name)}\nofficial/observed", justify="right")
+    for row in data["stations"][:MAX_ROWS]:
+        cells = [
+            escape(row["station_id"]),
+            Text("differs", style="bold red") if row["flagged"] else Text("ok", style="green"),
+        ]
+        for name in shown:
+            off, obs = row["official"][name], row["observed"][name]
+            cells.append(f"{_num(off)} / {_num(obs)}")
+        stations.add_row(*cells)
+    if len(data["stations"]) > MAX_ROWS:
+        stations.caption = f"{len(data['stations']) - MAX_ROWS} more in --json / --csv"
+    parts.append(stations)
+    parts.append(results_table(data))
+    text = Text()
+    for message in summary["messages"]:
+        text.append(f"note: {message}\n", style="yellow")
+    unmatched = data["unmatched"]["observed_only"]
+    if unmatched:
+        text.append(
+            "not in the official file: "
+            + ", ".join(unmatched[:10])
+            + ("…" if len(unmatched) > 10 else "")
+            + "\n",
+            style="yellow",
+        )
+    if turnout and "extrapolation" in turnout.get("details", {}):
+        text.append(
+            "extrapolation assumes: " + turnout["details"]["extrapolation"]["assumption"] + "\n",
+            style="dim",
+        )
+    text.append(
+        "'anomaly' means the official numbers differ from the observers' beyond chance or "
+        "tolerance; it says where to look, not who is to blame.",
+        style="dim",
+    )
+    parts.append(text)
     return Group(*parts)

@@ -1,0 +1,241 @@
+"""`kzvote compare`: put an observers' file against the official one.
+
+Builds the comparison report: join, per-station differences and flags, the tests
+(`observer_turnout`, `observer_votes`, `observed_vs_unobserved`), adjusted with the
+same machinery and JSON layout as ``analyze``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+import numpy as np
+
+from kzvote import SCHEMA_VERSION, __version__
+from kzvote.integrity import summarise_findings
+from kzvote.methods.observers import (
+    Matched,
+    compare_values,
+    match_stations,
+    observed_vs_unobserved,
+    observer_turnout,
+    observer_votes,
+)
+from kzvote.model import KzvoteError, StationTable
+from kzvote.suite import Params, _rng, finalise
+
+MODES = ("exact", "lower-bound")
+
+
+def _subset(matched: Matched, keep_official: np.ndarray) -> Matched:
+    rows = keep_official[matched.official_rows]
+    return replace(
+        matched,
+        official_rows=matched.official_rows[rows],
+        observed_rows=matched.observed_rows[rows],
+    )
+
+
+def compare(
+    official: StationTable,
+    observed: StationTable,
+    params: Params,
+    *,
+    mode: str = "exact",
+    tolerance_ballots: float | None = None,
+    tolerance_share: float = 0.01,
+) -> dict[str, Any]:
+    """The comparison report (a JSON-ready dict)."""
+    if mode not in MODES:
+        raise KzvoteError(
+            "bad_option", f"--observer-counts must be exact or lower-bound, not {mode!r}"
+        )
+    params.validate()
+    if tolerance_ballots is None:
+        tolerance_ballots = 2.0 if mode == "exact" else 0.0
+    matched = match_stations(official, observed)
+    if len(matched.official_rows) == 0:
+        raise KzvoteError(
+            "no_common_stations",
+            "no station of the observers' file was found in the official file",
+            file=observed.path,
+            hint="check that both files use the same station ids (kzvote columns FILE), "
+            "or name the id column with --key; examples of ids: official "
+            + ", ".join(map(repr, official.ids["station_id"].head(3)))
+            + "; observers "
+            + ", ".join(map(repr, observed.ids["station_id"].head(3))),
+        )
+    comp = compare_values(
+        matched, mode=mode, tolerance_ballots=tolerance_ballots, tolerance_share=tolerance_share
+    )
+    leader = official.leader(params.leader)
+    observed_mask = np.zeros(official.n_stations, dtype=bool)
+    observed_mask[matched.official_rows] = True
+
+    scopes = [("national", np.ones(official.n_stations, dtype=bool))]
+    if params.by_region:
+        for name, idx in official.ids.groupby("region", sort=True).indices.items():
+            if str(name) and observed_mask[idx].any():
+                mask = np.zeros(official.n_stations, dtype=bool)
+                mask[idx] = True
+                scopes.append((f"region={name}", mask))
+    results = []
+    for scope, mask in scopes:
+        sub = _subset(matched, mask) if scope != "national" else matched
+        sub_comp = (
+            comp
+            if scope == "national"
+            else compare_values(
+                sub, mode=mode, tolerance_ballots=tolerance_ballots, tolerance_share=tolerance_share
+            )
+        )
+        unobserved = mask & ~observed_mask
+        cast = official.column("ballots_cast")
+        reg = official.column("registered")
+        good = np.isfinite(cast) & np.isfinite(reg)
+        context = {
+            "official_ballots": float(cast[unobserved & good].sum()),
+            "registered": float(reg[unobserved & good].sum()),
+            "observed_registered": float(np.nansum(sub_comp.registered)),
+        }
+        results.append(
+            observer_turnout(
+                sub,
+                sub_comp,
+                mode=mode,
+                scope=scope,
+                rng=_rng(params.seed, "observer_turnout", scope),
+                unobserved=context if unobserved.any() else None,
+            )
+        )
+        results.extend(
+            observer_votes(
+                sub,
+                sub_comp,
+                mode=mode,
+                scope=scope,
+                rng=_rng(params.seed, "observer_votes", scope),
+            )
+        )
+        if unobserved.any():
+            sub_official = official.subset(mask)
+            results.extend(
+                observed_vs_unobserved(
+                    sub_official,
+                    observed_mask[mask],
+                    leader,
+                    scope=scope,
+                    rng=_rng(params.seed, "observed_vs_unobserved", scope),
+                )
+            )
+    results = finalise(results, params.alpha, params.adjust)
+    stations = _station_records(matched, comp)
+    messages = list(matched.notes)
+    if comp.candidates_observed_only:
+        messages.append(
+            "the observers' file has columns the official file lacks (not compared): "
+            + ", ".join(comp.candidates_observed_only)
+        )
+    if comp.conflicts.get("registered"):
+        messages.append(
+            f"registered voters differ between the files at {comp.conflicts['registered']} "
+            "stations (flagged; turnout uses the official figure)"
+        )
+    if matched.observed_only:
+        messages.append(
+            f"{len(matched.observed_only)} stations of the observers' file are not in the "
+            "official file (listed under unmatched.observed_only)"
+        )
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "kzvote_version": __version__,
+        "command": "compare",
+        "input": {
+            "official": _input(official),
+            "observed": _input(observed),
+            "leader": leader,
+            "join_key": matched.key,
+        },
+        "parameters": {
+            **params.to_dict(),
+            "observer_counts": mode,
+            "tolerance_ballots": tolerance_ballots,
+            "tolerance_share_of_registered": tolerance_share,
+        },
+        "summary": {
+            "official_stations": official.n_stations,
+            "observed_stations": observed.n_stations,
+            "matched": int(len(matched.official_rows)),
+            "flagged": int(comp.flagged.sum()),
+            "compared_fields": comp.fields,
+            "cluster_kind": comp.cluster_kind,
+            "messages": messages,
+        },
+        "integrity_summary": {
+            "official": summarise_findings(official.findings),
+            "observed": summarise_findings(observed.findings),
+        },
+        "integrity": {
+            "official": [f.to_dict() for f in official.findings],
+            "observed": [f.to_dict() for f in observed.findings],
+        },
+        "results": [r.to_dict() for r in results],
+        "stations": stations,
+        "unmatched": {
+            "official_only": matched.official_only,
+            "observed_only": matched.observed_only,
+            "duplicates": matched.duplicates,
+        },
+        "plots": [],
+    }
+
+
+def _input(table: StationTable) -> dict[str, Any]:
+    return {
+        "path": table.path,
+        "stations": table.n_stations,
+        "encoding": table.source.get("encoding"),
+        "mapping": table.mapping.to_dict(),
+        "candidates": list(table.candidates),
+    }
+
+
+def _station_records(matched: Matched, comp) -> list[dict[str, Any]]:
+    ids = matched.official.ids
+    rows = matched.official_rows
+    severity = np.zeros(len(rows))
+    for name in comp.fields:
+        with np.errstate(invalid="ignore", divide="ignore"):
+            ratio = np.abs(comp.official[name] - comp.observed[name]) / np.maximum(
+                comp.tolerance, 1
+            )
+        severity = np.fmax(severity, np.nan_to_num(ratio))
+    order = np.lexsort((np.arange(len(rows)), -severity, ~comp.flagged))
+    records = []
+    for k in order:
+
+        def value(x):
+            return None if not np.isfinite(x) else int(x)
+
+        official = {f: value(comp.official[f][k]) for f in comp.fields}
+        observed = {f: value(comp.observed[f][k]) for f in comp.fields}
+        difference = {
+            f: (None if official[f] is None or observed[f] is None else official[f] - observed[f])
+            for f in comp.fields
+        }
+        records.append(
+            {
+                "station_id": str(ids["station_id"].iat[rows[k]]),
+                "region": str(ids["region"].iat[rows[k]]),
+                "line": int(ids["line"].iat[rows[k]]),
+                "flagged": bool(comp.flagged[k]),
+                "flagged_fields": comp.flag_reasons[k],
+                "severity": float(severity[k]),
+                "registered": value(comp.registered[k]),
+                "official": official,
+                "observed": observed,
+                "difference": difference,
+            }
+        )
+    return records

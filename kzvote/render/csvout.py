@@ -1,0 +1,47 @@
+"""CSV exports, safe to open in a spreadsheet."""
+
+from __future__ import annotations
+
+import csv
+import io
+from typing import Any
+
+#: Characters that make a spreadsheet treat a cell as a formula.
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def safe_cell(value: Any) -> Any:
+    """Neutralise spreadsheet formula injection: prefix risky text with a quote.
+
+    Numbers stay numbers (a negative difference is data, not a formula).
+    """
+    if isinstance(value, int | float) or value is None:
+        return "" if value is None else value
+    text = str(value)
+    if text.startswith(FORMULA_START):
+        return "'" + text
+    return text
+
+
+def stations_csv(data: dict[str, Any]) -> str:
+    """One row per matched station: id, flag, then official/observed/difference per field."""
+    fields = data["summary"]["compared_fields"]
+    header = ["station_id", "region", "line", "flagged", "flagged_fields", "registered"]
+    for name in fields:
+        header += [f"{name} official", f"{name} observed", f"{name} difference"]
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow([safe_cell(h) for h in header])
+    for row in data["stations"]:
+        cells = [
+            row["station_id"],
+            row["region"],
+            row["line"],
+            row["flagged"],
+            ";".join(row["flagged_fields"]),
+            row["registered"],
+        ]
+        for name in fields:
+            cells += [row["official"][name], row["observed"][name], row["difference"][name]]
+        writer.writerow([safe_cell(c) for c in cells])
+    return buffer.getvalue()
