@@ -316,6 +316,14 @@ def simulate(
     theta: Annotated[
         float, typer.Option("--theta", help="Klimek incremental stuffing scale.")
     ] = 0.1,
+    clean_model: Annotated[
+        str,
+        typer.Option(
+            "--clean-model",
+            help="regional (regions with their own turnout and preferences) or klimek "
+            "(one truncated-normal blob, as in the Klimek model).",
+        ),
+    ] = "regional",
     whole_percent_share: Annotated[
         float,
         typer.Option(
@@ -391,6 +399,7 @@ def simulate(
         theta=theta,
         whole_percent_share=whole_percent_share,
         rounded_share=rounded_share,
+        clean_model=clean_model,
         observer_region=observer_region if observers else None,
         observer_share=observer_share if observers else 0.0,
     )

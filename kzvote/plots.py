@@ -86,6 +86,92 @@ def fingerprint(table: StationTable, leader: str, title: str, *, weighted: bool 
     return fig
 
 
+def fingerprint_model_figure(table: StationTable, leader: str, result, title: str):
+    """Data | fitted fair election | fitted model with fraud, one colour scale."""
+    from matplotlib.colors import LogNorm
+
+    from kzvote.methods.fingerprint import model_surfaces
+
+    surfaces = model_surfaces(table, leader, result)
+    fig = _figure(15, 5)
+    axes = fig.subplots(1, 3, sharex=True, sharey=True)
+    top = max(surfaces["observed"].max(), 1)
+    norm = LogNorm(vmin=0.5, vmax=top)
+    d = result.details
+    labels = {
+        "observed": "data",
+        "fair": "fitted fair election",
+        "fraud": f"fitted with fraud: f_i {d['f_incremental']:.3f}, f_e {d['f_extreme']:.4f}",
+    }
+    for ax, key in zip(axes, ("observed", "fair", "fraud"), strict=True):
+        values = np.where(surfaces[key] >= 0.5, surfaces[key], np.nan)
+        mesh = ax.imshow(
+            values.T,
+            origin="lower",
+            extent=(0, 100, 0, 100),
+            norm=norm,
+            cmap="viridis",
+            aspect="equal",
+        )
+        ax.set_title(labels[key], fontsize=10)
+        ax.set_xlabel("turnout, %")
+    axes[0].set_ylabel(f"{leader} share, %")
+    cell = 100 // surfaces["observed"].shape[0]
+    fig.colorbar(mesh, ax=axes, label=f"stations per {cell} pp cell", shrink=0.8)
+    fig.suptitle(title)
+    return fig
+
+
+def cumulative_figure(table: StationTable, leader: str, title: str):
+    """Shpilkin's picture: cumulative votes against turnout, with the clean-ratio line."""
+    from kzvote.methods.fingerprint import cumulative_curve
+
+    curve = cumulative_curve(table, leader)
+    fig = _figure(8, 5)
+    ax = fig.subplots()
+    x = 100 * curve["turnout"]
+    ax.plot(x, curve["leader"], color="#c0392b", label=leader)
+    ax.plot(x, curve["others"], color="#3b6ea5", label="all other candidates")
+    ax.plot(
+        x,
+        curve["clean"],
+        color="#c0392b",
+        linestyle="--",
+        label="leader at the peak-turnout ratio (assumed clean)",
+    )
+    ax.axvline(100 * curve["peak"], color="#999999", linewidth=0.8)
+    ax.set_xlabel("turnout, % (stations sorted by turnout)")
+    ax.set_ylabel("cumulative votes")
+    ax.set_title(title)
+    ax.legend(fontsize=8)
+    return fig
+
+
+def regional_fingerprints(table: StationTable, leader: str, title: str, limit: int = 30):
+    """Small multiples: one turnout x share histogram per region (largest first)."""
+    from matplotlib.colors import LogNorm
+
+    turnout_all, share_all, registered = _ratios(table, leader)
+    del turnout_all, share_all, registered
+    regions = table.ids["region"].value_counts().index[:limit]
+    cols = 6
+    rows = int(np.ceil(len(regions) / cols))
+    fig = _figure(2.4 * cols, 2.4 * rows + 0.6)
+    axes = np.atleast_1d(fig.subplots(rows, cols, sharex=True, sharey=True)).ravel()
+    for ax, name in zip(axes, regions, strict=False):
+        sub = table.subset((table.ids["region"] == name).to_numpy())
+        t, v, _ = _ratios(sub, leader)
+        counts, xe, ye = np.histogram2d(100 * t, 100 * v, bins=50, range=[[0, 100], [0, 100]])
+        counts = np.where(counts > 0, counts, np.nan)
+        ax.pcolormesh(xe, ye, counts.T, norm=LogNorm(vmin=1), cmap="viridis")
+        ax.set_title(str(name)[:24], fontsize=7)
+        ax.tick_params(labelsize=6)
+    for ax in axes[len(regions) :]:
+        ax.set_visible(False)
+    fig.suptitle(f"{title}: turnout (x) and {leader} share (y) by region")
+    return fig
+
+
 def digit_figure(result, title: str):
     """Observed digit frequencies with the calibrated expectation and its 95% band."""
     fig = _figure(7, 4)
@@ -200,6 +286,21 @@ def save_report_plots(
         ),
     ]
     paths += _digit_plots(results, out, name)
+    fitted = [
+        r
+        for r in results
+        if r.test == "fingerprint" and r.scope == "national" and r.verdict != "inconclusive"
+    ]
+    if fitted:
+        paths.append(
+            _save(
+                fingerprint_model_figure(table, leader, fitted[0], name), out, "fingerprint_model"
+            )
+        )
+    if any(r.test == "excess_votes" and r.verdict != "inconclusive" for r in results):
+        paths.append(_save(cumulative_figure(table, leader, name), out, "cumulative_votes"))
+    if any(r.scope.startswith("region=") for r in results):
+        paths.append(_save(regional_fingerprints(table, leader, name), out, "fingerprint_regions"))
     return paths
 
 

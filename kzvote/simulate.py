@@ -97,6 +97,8 @@ class Scenario:
     turnout_spread: float = 0.3  # sd of station turnout on the logit scale
     share_concentration: float = 300.0  # Dirichlet concentration of station shares
     region_list: tuple[Region, ...] | None = None
+    clean_model: str = "regional"  # or "klimek": truncated normals, as the Klimek model
+    klimek_sd: tuple[float, float] = (0.07, 0.07)  # s_tau, s_nu of the klimek clean model
     observer_region: str | None = None  # where observers stand (a random sample)
     observer_share: float = 0.0  # share of that region's stations they cover
     deterrence: float = 0.5  # stuffing where observers stand is cut by this fraction
@@ -146,6 +148,13 @@ def simulate(scenario: Scenario, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]
         rows = region_idx == i
         shares[rows] = rng.dirichlet(prefs[i] * scenario.share_concentration, size=int(rows.sum()))
 
+    if scenario.clean_model == "klimek":
+        turnout = _truncnorm(rng, scenario.turnout, scenario.klimek_sd[0], n)
+        leader = _truncnorm(rng, national[0], scenario.klimek_sd[1], n)
+        rest = rng.dirichlet(national[1:] * scenario.share_concentration, size=n)
+        shares = np.column_stack([leader, rest * (1 - leader)[:, None]])
+    elif scenario.clean_model != "regional":
+        raise KzvoteError("bad_option", f"unknown clean model {scenario.clean_model!r}")
     issued = rng.binomial(registered.astype(np.int64), turnout).astype(float)
     cast = issued - rng.binomial(issued.astype(np.int64), 0.002)
     invalid = rng.binomial(cast.astype(np.int64), 0.015).astype(float)
@@ -241,6 +250,14 @@ def simulate(scenario: Scenario, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]
     truth["whole_percent"] = whole
     truth["rounded"] = rounded
     return table, truth
+
+
+def _truncnorm(rng, mean: float, sd: float, n: int) -> np.ndarray:
+    """N(mean, sd) truncated to [0, 1], by the inverse CDF."""
+    from scipy.special import ndtr, ndtri
+
+    lo, hi = ndtr(-mean / sd), ndtr((1 - mean) / sd)
+    return np.clip(mean + sd * ndtri(lo + rng.random(n) * (hi - lo)), 0.0, 1.0)
 
 
 def _klimek_x(rng, f_i, f_e, theta):

@@ -51,6 +51,7 @@ def _load_registry() -> None:
         return
     from kzvote.methods.arithmetic import arithmetic
     from kzvote.methods.digits import digit_tests
+    from kzvote.methods.fingerprint import fingerprint_tests
     from kzvote.methods.integers import integer_percent
 
     register("arithmetic", "integrity", description="protocol identities per station")(arithmetic)
@@ -59,6 +60,12 @@ def _load_registry() -> None:
         "integers",
         description="whole-percent turnout and leader share (Kobak et al. 2016)",
     )(integer_percent)
+    register(
+        "fingerprint",
+        "fingerprint",
+        description="Klimek model fit, high-turnout cluster, turnout-share dependence, "
+        "excess votes",
+    )(fingerprint_tests)
     register(
         "digits",
         "digits",
@@ -184,7 +191,9 @@ def finalise(results: list[StatResult], alpha: float, method: str) -> list[StatR
     adjusted = adjust_pvalues(np.array([results[i].p_value for i in testable]), method)
     out = list(results)
     for i, p_adj in zip(testable, adjusted, strict=True):
-        verdict = "anomaly" if p_adj < alpha else "consistent"
+        # a method may preset "consistent" when an effect is too small to matter
+        material = results[i].verdict != "consistent"
+        verdict = "anomaly" if p_adj < alpha and material else "consistent"
         out[i] = replace(results[i], p_adjusted=float(p_adj), verdict=verdict)
     for i, r in enumerate(out):
         if r.verdict is None:
