@@ -118,6 +118,7 @@ def build_table(
             continue
         total, missing = _sum_columns(parsed, headers, n)
         counts[name] = total
+        notes += [f"{h}: {parsed[h].note}" for h in headers if parsed[h].note]
         for header in headers:
             column = parsed[header]
             findings += cell_findings(column, header, frame[header], lines, (name,), station_id)
@@ -132,6 +133,8 @@ def build_table(
     for j, header in enumerate(cand_headers):
         column = parsed[header]
         votes[:, j] = column.values
+        if column.note:
+            notes.append(f"{header}: {column.note}")
         findings += cell_findings(column, header, frame[header], lines, ("votes",), station_id)
         for code in np.unique(column.codes[column.bad]):
             mark("votes", column.bad & (column.codes == code), str(code))

@@ -150,7 +150,8 @@ def _decode(data: bytes, encoding: str | None, path: str) -> tuple[str, str]:
             hint="export the table to CSV or XLSX first (e.g. with tabula or by hand)",
         )
     head = data[:65536]
-    if b"\x00" in head:
+    controls = sum(head.count(bytes([b])) for b in (*range(0, 9), *range(14, 32)))
+    if controls > max(3, len(head) // 20):  # over 5% control bytes: not text
         raise KzvoteError(
             "binary_file",
             "the file holds binary data, not text",
@@ -213,39 +214,68 @@ def read_raw(
         return _read_xlsx(path, data, sheet)
     text, used_encoding = _decode(data, encoding, path)
     text = text.lstrip("\ufeff")
+    stray_nul = text.count("\x00")
+    if stray_nul:
+        text = text.replace("\x00", "")
     delimiter = delimiter or sniff_delimiter(text)
+    import warnings
+
     try:
-        frame = pd.read_csv(
-            io.StringIO(text),
-            sep=delimiter,
-            dtype=str,
-            keep_default_na=False,
-            na_filter=False,
-            skip_blank_lines=False,
-            engine="c",
-        )
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            frame = pd.read_csv(
+                io.StringIO(text),
+                sep=delimiter,
+                dtype=str,
+                keep_default_na=False,
+                na_filter=False,
+                skip_blank_lines=False,
+                index_col=False,  # never take a surplus first cell as the row index
+                engine="c",
+            )
     except pd.errors.EmptyDataError:
         raise KzvoteError("empty_file", "the file has no header row", file=path) from None
     except pd.errors.ParserError as exc:
-        line = _line_from_message(str(exc))
-        raise KzvoteError(
-            "ragged_rows",
-            f"a row has more cells than the header ({exc})".replace("\n", " "),
-            file=path,
-            line=line,
-            hint=f"check quoting near that line; the delimiter used was {delimiter!r} "
-            "(set it with --delimiter)",
-        ) from None
+        raise _ragged(path, text, delimiter, _line_from_message(str(exc))) from None
     except (UnicodeError, ValueError, OverflowError) as exc:
         raise KzvoteError(
             "unreadable", f"the table could not be parsed: {exc}", file=path
         ) from None
+    if any(issubclass(w.category, pd.errors.ParserWarning) for w in caught):
+        raise _ragged(path, text, delimiter, None)
     notes = [f"encoding {used_encoding}", f"delimiter {delimiter!r}"]
+    if stray_nul:
+        notes.append(f"{stray_nul} NUL characters removed")
     if compression:
         notes.append(f"decompressed ({compression})")
     frame, lines = _drop_blank(frame, _record_lines(text, delimiter, frame))
-    frame.columns = _dedupe_headers([str(c) for c in frame.columns], notes)
+    frame.columns = _dedupe_headers(_header_row(text, delimiter, frame), notes)
     return RawTable(path, frame, lines, used_encoding, delimiter, compression, notes)
+
+
+def _ragged(path: str, text: str, delimiter: str, line: int | None) -> KzvoteError:
+    """A row whose cell count differs from the header's, located with the csv module."""
+    value = None
+    try:
+        reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+        width = len(next(reader))
+        start = 1
+        for row in reader:
+            if row and len(row) != width:
+                line, value = start + 1, delimiter.join(row)[:80]
+                break
+            start = reader.line_num
+    except (StopIteration, csv.Error):
+        pass
+    return KzvoteError(
+        "ragged_rows",
+        "a row has a different number of cells than the header",
+        file=path,
+        line=line,
+        value=value,
+        hint=f"check quoting near that line (a delimiter {delimiter!r} inside an unquoted "
+        "cell splits it); set the delimiter with --delimiter if it was guessed wrong",
+    )
 
 
 def _line_from_message(message: str) -> int | None:
@@ -283,6 +313,17 @@ def _drop_blank(frame: pd.DataFrame, lines: np.ndarray) -> tuple[pd.DataFrame, n
         frame = frame[~blank].reset_index(drop=True)
         lines = lines[~blank]
     return frame, lines
+
+
+def _header_row(text: str, delimiter: str, frame: pd.DataFrame) -> list[str]:
+    """The header cells as written (pandas renames duplicates to 'x.1')."""
+    try:
+        first = next(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter))
+    except (StopIteration, csv.Error):
+        return [str(c) for c in frame.columns]
+    if len(first) != frame.shape[1]:
+        return [str(c) for c in frame.columns]
+    return [cell.strip() for cell in first]
 
 
 def _dedupe_headers(headers: list[str], notes: list[str]) -> list[str]:
@@ -584,8 +625,31 @@ def load_stations(
         )
     needed = [h for headers in mapping.fields.values() for h in headers]
     needed += list(mapping.candidates.values())
+    _refuse_duplicate_headers(raw, needed)
     parsed = {c: parse_counts(raw.frame[c]) for c in dict.fromkeys(needed)}
     return build_table(raw, parsed, mapping, cell_findings=_cell_findings)
+
+
+def _refuse_duplicate_headers(raw: RawTable, used: list[str]) -> None:
+    """Two columns with the same name, one of them used: which one is meant?"""
+    for header in used:
+        match = re.fullmatch(r"(.*) \((\d+)\)", header)
+        base = match.group(1) if match else header
+        copies = [
+            c
+            for c in raw.frame.columns
+            if c == base or re.fullmatch(re.escape(base) + r" \(\d+\)", c)
+        ]
+        if len(copies) > 1 and any(f"duplicate header {base!r}" in n for n in raw.notes):
+            raise KzvoteError(
+                "duplicate_header",
+                f"{len(copies)} columns are headed {base!r}",
+                file=raw.path,
+                line=1,
+                column=base,
+                hint="rename one of them in the file, or say which to use with "
+                f"--map (the copies are read as {', '.join(repr(c) for c in copies)})",
+            )
 
 
 def table_from_frame(frame: pd.DataFrame, *, name: str = "<simulated>") -> StationTable:

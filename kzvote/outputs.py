@@ -67,22 +67,24 @@ def write_atomic(path: str | Path, data: str | bytes, *, inputs: list[str] = ())
 
 
 def make_output_dir(path: str | Path) -> Path:
-    """Create an output folder; refuse one that is (or sits under) a symbolic link."""
+    """Create an output folder; refuse one reached through a symbolic link.
+
+    Checked: the folder itself and its parent, and for a relative path every component
+    (inside the working directory). System-level links above an absolute path (macOS
+    ``/tmp``) are not the user's data and are allowed.
+    """
     folder = Path(path)
-    probe = folder
-    while True:
-        if probe.is_symlink():
+    to_check = [folder, folder.parent]
+    if not folder.is_absolute():
+        to_check += list(folder.parents)
+    for probe in to_check:
+        if str(probe) not in ("", ".") and probe.is_symlink():
             raise KzvoteError(
                 "output_is_symlink",
-                "refusing to write plots through a symbolic link",
+                "refusing to write outputs through a symbolic link",
                 file=str(probe),
                 hint="choose a real folder with --plots",
             )
-        if probe.parent == probe or str(probe) in ("", "."):
-            break
-        probe = probe.parent
-        if probe.exists():
-            break
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:

@@ -81,6 +81,14 @@ def dependence_tests(table: StationTable, ctx: Context) -> list[StatResult]:
             inconclusive("excess_votes", "leader", ctx.scope, n, reason, excluded=reasons),
         ]
     turnout = t_num[ok] / t_den[ok]
+    if np.ptp(turnout) == 0 or np.ptp(s_num[ok] / s_den[ok]) == 0:
+        reason = "turnout or leader share is the same at every station: nothing to relate"
+        return [
+            inconclusive(
+                "turnout_share_dependence", "leader", ctx.scope, n, reason, excluded=reasons
+            ),
+            inconclusive("excess_votes", "leader", ctx.scope, n, reason, excluded=reasons),
+        ]
     leader_per_registered = s_num[ok] / t_den[ok]
     share = s_num[ok] / s_den[ok]
     weights = t_den[ok]

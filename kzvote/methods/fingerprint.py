@@ -214,7 +214,9 @@ def log_likelihood(hist: Histogram, p: dict) -> float:
 
 
 def _expit(z):
-    return 1 / (1 + np.exp(-z))
+    from scipy.special import expit
+
+    return expit(z)
 
 
 def _logit(p):
