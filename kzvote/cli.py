@@ -175,6 +175,13 @@ def analyze(
         str,
         typer.Option("--fail-on", help="'anomaly': exit 1 when any test says anomaly; 'never'."),
     ] = "never",
+    calibrated: Annotated[
+        str | None,
+        typer.Option(
+            "--calibrated",
+            help="A 'kzvote calibrate --json' report of this file: use empirical p-values.",
+        ),
+    ] = None,
     map_options: MapOpt = None,
     mapping: MappingOpt = None,
     encoding: EncodingOpt = None,
@@ -206,10 +213,11 @@ def analyze(
     params.validate()
     to_stdout = json_path == "-"
     console = _console(stderr=to_stdout)
+    calibration = _read_calibration(calibrated) if calibrated else None
     reports = []
     for path in files:
         table = _load(path, map_options, mapping, encoding, delimiter, sheet)
-        report = run_analysis(table, params)
+        report = run_analysis(table, params, calibration)
         if not no_plots:
             from kzvote.plots import save_report_plots
 
@@ -246,6 +254,141 @@ def analyze(
         r["verdict"] == "anomaly" for d in reports for r in d["results"]
     ):
         raise typer.Exit(1)
+
+
+def _read_calibration(path: str) -> dict:
+    import json
+
+    from kzvote.model import KzvoteError
+
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise KzvoteError(
+            "file_not_found", "the calibration file does not exist", file=path
+        ) from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise KzvoteError("bad_calibration", f"not a JSON file: {exc}", file=path) from None
+    if not isinstance(data, dict) or data.get("command") != "calibrate" or "tests" not in data:
+        raise KzvoteError(
+            "bad_calibration",
+            "this JSON is not a 'kzvote calibrate' report",
+            file=path,
+            hint="make one with: kzvote calibrate FILE --json calibration.json",
+        )
+    return data
+
+
+@app.command()
+@_guard
+def calibrate(
+    file: Annotated[str, typer.Argument(help="The election file to build clean twins of.")],
+    *,
+    sims: Annotated[int, typer.Option("--sims", help="Clean twins to simulate.")] = 200,
+    power_sims: Annotated[
+        int | None,
+        typer.Option("--power-sims", help="Twins per injected size (default: min(sims, 50))."),
+    ] = None,
+    inject: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--inject",
+            help="KIND=SIZE, repeatable: stuffing_incremental, stuffing_extreme, "
+            "whole_percent, invented (power at SIZE and at 1/2, 1/4, 1/8 of it).",
+        ),
+    ] = None,
+    json_path: Annotated[
+        str | None, typer.Option("--json", help="Write the JSON report ('-' for stdout).")
+    ] = None,
+    plots: Annotated[str | None, typer.Option("--plots", help="Folder for plots.")] = None,
+    no_plots: Annotated[bool, typer.Option("--no-plots", help="Do not draw plots.")] = False,
+    seed: Annotated[int, typer.Option("--seed", help="Random seed.")] = 0,
+    jobs: Annotated[
+        int, typer.Option("--jobs", help="Worker processes (this machine: 2 cores).")
+    ] = 2,
+    alpha: Annotated[
+        float, typer.Option("--alpha", help="Significance level of each test.")
+    ] = 0.05,
+    tests: Annotated[
+        str | None, typer.Option("--tests", help="Comma-separated tests (default: all).")
+    ] = None,
+    leader: Annotated[str | None, typer.Option("--leader", help="The candidate to test.")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or table.")] = False,
+    map_options: MapOpt = None,
+    mapping: MappingOpt = None,
+    encoding: EncodingOpt = None,
+    delimiter: DelimiterOpt = None,
+    sheet: SheetOpt = None,
+) -> None:
+    """Measure each test's false-positive rate (and power) on clean twins of your file.
+
+    Example: kzvote calibrate stations.csv --sims 200 --inject whole_percent=0.05 --json cal.json
+    """
+    from kzvote.calibrate import calibrate as run_calibration
+    from kzvote.model import KzvoteError
+    from kzvote.outputs import write_atomic
+    from kzvote.render import console as view
+    from kzvote.render.jsonout import dumps
+    from kzvote.suite import Params
+
+    injections = {}
+    for item in inject or []:
+        kind, sep, size = item.partition("=")
+        try:
+            injections[kind.strip()] = float(size)
+        except ValueError:
+            raise KzvoteError(
+                "bad_option",
+                f"--inject {item!r} is not KIND=SIZE",
+                hint="e.g. --inject whole_percent=0.05",
+            ) from None
+        if not sep:
+            raise KzvoteError("bad_option", f"--inject {item!r} is not KIND=SIZE")
+    if jobs < 1:
+        raise KzvoteError("bad_option", "--jobs must be at least 1")
+    params = Params(
+        alpha=alpha,
+        seed=seed,
+        leader=leader,
+        tests=tuple(t.strip() for t in tests.split(",")) if tests else None,
+    )
+    params.validate()
+    table = _load(file, map_options, mapping, encoding, delimiter, sheet)
+    per_size = min(sims, 50) if power_sims is None else power_sims
+    total = sims + per_size * len(SWEEP_FRACTIONS) * len(injections)
+    to_stdout = json_path == "-"
+    show = not quiet and sys.stderr.isatty()
+    if show:
+        from rich.progress import Progress
+
+        with Progress(console=_console(stderr=True), transient=True) as bar:
+            task = bar.add_task("twins", total=total)
+            data = run_calibration(
+                table,
+                params,
+                sims=sims,
+                inject=injections,
+                jobs=jobs,
+                progress=lambda k: bar.advance(task, k),
+            )
+    else:
+        data = run_calibration(table, params, sims=sims, inject=injections, jobs=jobs)
+    if not no_plots:
+        from kzvote.plots import save_calibration_plots
+
+        folder = Path(plots) if plots else _default_plot_dir(file) / "calibration"
+        data["plots"] = save_calibration_plots(data, folder)
+    if not quiet:
+        _console(stderr=to_stdout).print(view.calibration_renderable(data))
+    if json_path:
+        text = dumps(data)
+        if to_stdout:
+            sys.stdout.write(text)
+        else:
+            write_atomic(json_path, text, inputs=[file])
+
+
+SWEEP_FRACTIONS = (0.125, 0.25, 0.5, 1.0)
 
 
 def _file_row(data: dict) -> dict:

@@ -375,3 +375,42 @@ def save_compare_plots(official: StationTable, data: dict, folder: str | Path) -
         paths.append(_save(fig, out, "compare_observed_unobserved"))
     del turnout
     return paths
+
+
+def save_calibration_plots(data: dict, folder: str | Path) -> list[str]:
+    """False-positive rates with intervals against alpha; power curves per injection."""
+    out = make_output_dir(folder)
+    records = [r for r in data["tests"] if r["false_positive_rate"] is not None]
+    paths = []
+    if records:
+        fig = _figure(8, max(3, 0.28 * len(records) + 1))
+        ax = fig.subplots()
+        y = np.arange(len(records))
+        rates = np.array([r["false_positive_rate"] for r in records])
+        low = rates - np.array([r["interval"][0] for r in records])
+        high = np.array([r["interval"][1] for r in records]) - rates
+        colors = ["#c0392b" if r["calibrated"] is False else "#3b6ea5" for r in records]
+        ax.errorbar(rates, y, xerr=[low, high], fmt="none", ecolor="#999999", capsize=2)
+        ax.scatter(rates, y, c=colors, zorder=3)
+        ax.axvline(data["parameters"]["alpha"], color="#d9822b", linestyle="--", label="alpha")
+        ax.set_yticks(y, [f"{r['test']} / {r['subject']}"[:40] for r in records], fontsize=6)
+        ax.set_xlabel("false-positive rate on clean twins")
+        ax.legend(fontsize=8)
+        paths.append(_save(fig, out, "calibration_false_positives"))
+    for kind in data["parameters"]["inject"]:
+        fig = _figure(8, 5)
+        ax = fig.subplots()
+        for r in data["tests"]:
+            points = sorted(
+                (p["size"], p["power"]) for p in r.get("power", []) if p["kind"] == kind
+            )
+            if points and max(p for _, p in points) > 0.2:
+                xs, ys = zip(*points, strict=True)
+                ax.plot(xs, ys, marker="o", label=f"{r['test']} / {r['subject']}"[:40])
+        ax.axhline(0.8, color="#999999", linestyle="--")
+        ax.set_xlabel(f"injected {kind}")
+        ax.set_ylabel("power")
+        ax.set_ylim(0, 1.02)
+        ax.legend(fontsize=6)
+        paths.append(_save(fig, out, f"calibration_power_{kind}"))
+    return paths

@@ -187,45 +187,15 @@ def simulate(scenario: Scenario, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]
         k = max(1, int(round(scenario.observer_share * len(candidates))))
         observed[rng.choice(candidates, size=k, replace=False)] = True
         x[observed] *= 1 - scenario.deterrence
-    stuffed = rng.binomial((registered - issued).astype(np.int64), x).astype(float)
-    switch = np.power(x, scenario.alpha)
-    switched = rng.binomial(votes[:, 1:].astype(np.int64), switch[:, None]).astype(float)
-    votes[:, 1:] -= switched
-    votes[:, 0] += switched.sum(axis=1) + stuffed
-    issued += stuffed
-    cast += stuffed
-    valid += stuffed
-
+    counts = Counts(registered, issued, cast, valid, invalid, votes)
+    apply_stuffing(rng, counts, x, scenario.alpha)
     whole_share = np.array(
         [r.whole_percent_share or scenario.whole_percent_share for r in regions]
     )[region_idx]
     whole = rng.random(n) < whole_share
-    if whole.any():
-        target = np.round(100 * issued[whole] / registered[whole])
-        target = np.clip(target, 1, 99)
-        new_issued = np.ceil(registered[whole] * target / 100)
-        # make sure the integer count lands on the whole percent exactly
-        new_issued = np.where(
-            np.abs(100 * new_issued / registered[whole] - target) <= 0.05,
-            new_issued,
-            np.round(registered[whole] * target / 100),
-        )
-        delta = new_issued - issued[whole]
-        delta = np.maximum(delta, -votes[whole, 0])
-        issued[whole] += delta
-        cast[whole] += delta
-        valid[whole] += delta
-        votes[whole, 0] += delta
-
+    apply_whole_percent(counts, whole)
     rounded = rng.random(n) < scenario.rounded_share
-    if rounded.any():
-        base = np.where(rng.random(int(rounded.sum())) < 0.5, 5.0, 10.0)[:, None]
-        new_votes = np.round(votes[rounded] / base) * base
-        delta = new_votes.sum(axis=1) - votes[rounded].sum(axis=1)
-        votes[rounded] = new_votes
-        valid[rounded] += delta
-        cast[rounded] += delta
-        issued[rounded] = np.maximum(issued[rounded], cast[rounded])
+    apply_rounding(rng, counts, rounded)
 
     codes = np.array([r.code for r in regions])[region_idx]
     number = np.concatenate([np.arange(1, s + 1) for s in sizes])
@@ -250,6 +220,67 @@ def simulate(scenario: Scenario, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]
     truth["whole_percent"] = whole
     truth["rounded"] = rounded
     return table, truth
+
+
+@dataclass
+class Counts:
+    """Station counts being manipulated in place; the leader is column ``leader``."""
+
+    registered: np.ndarray
+    issued: np.ndarray
+    cast: np.ndarray
+    valid: np.ndarray
+    invalid: np.ndarray
+    votes: np.ndarray
+    leader: int = 0
+
+    def others(self) -> np.ndarray:
+        return np.delete(np.arange(self.votes.shape[1]), self.leader)
+
+
+def apply_stuffing(rng, c: Counts, x: np.ndarray, alpha: float) -> None:
+    """Klimek stuffing: a fraction x of non-voters for the leader, x**alpha switched."""
+    stuffed = rng.binomial(np.maximum(c.registered - c.issued, 0).astype(np.int64), x)
+    stuffed = stuffed.astype(float)
+    others = c.others()
+    switch = np.power(x, alpha)
+    switched = rng.binomial(c.votes[:, others].astype(np.int64), switch[:, None]).astype(float)
+    c.votes[:, others] -= switched
+    c.votes[:, c.leader] += switched.sum(axis=1) + stuffed
+    c.issued += stuffed
+    c.cast += stuffed
+    c.valid += stuffed
+
+
+def apply_whole_percent(c: Counts, mask: np.ndarray) -> None:
+    """Set turnout to its nearest whole percent at the masked stations (via the leader)."""
+    if not mask.any():
+        return
+    reg = c.registered[mask]
+    target = np.clip(np.round(100 * c.issued[mask] / reg), 1, 99)
+    new_issued = np.ceil(reg * target / 100)
+    # make sure the integer count lands on the whole percent exactly
+    new_issued = np.where(
+        np.abs(100 * new_issued / reg - target) <= 0.05, new_issued, np.round(reg * target / 100)
+    )
+    delta = np.maximum(new_issued - c.issued[mask], -c.votes[mask, c.leader])
+    c.issued[mask] += delta
+    c.cast[mask] += delta
+    c.valid[mask] += delta
+    c.votes[mask, c.leader] += delta
+
+
+def apply_rounding(rng, c: Counts, mask: np.ndarray) -> None:
+    """Invented counts: every candidate's count rounded to a multiple of 5 or 10."""
+    if not mask.any():
+        return
+    base = np.where(rng.random(int(mask.sum())) < 0.5, 5.0, 10.0)[:, None]
+    new_votes = np.round(c.votes[mask] / base) * base
+    delta = new_votes.sum(axis=1) - c.votes[mask].sum(axis=1)
+    c.votes[mask] = new_votes
+    c.valid[mask] += delta
+    c.cast[mask] += delta
+    c.issued[mask] = np.maximum(c.issued[mask], c.cast[mask])
 
 
 def _truncnorm(rng, mean: float, sd: float, n: int) -> np.ndarray:

@@ -119,8 +119,14 @@ def _rng(seed: int, test: str, scope: str) -> np.random.Generator:
     return np.random.default_rng([seed, int.from_bytes(digest[:8], "little")])
 
 
-def run_battery(table: StationTable, params: Params) -> list[StatResult]:
-    """Run every selected test nationally (and per region) and set verdicts."""
+def run_battery(
+    table: StationTable, params: Params, calibration: dict | None = None
+) -> list[StatResult]:
+    """Run every selected test nationally (and per region) and set verdicts.
+
+    With a ``calibration`` report (``kzvote calibrate --json``), national p-values are
+    replaced by empirical ones from the clean twins before the adjustment.
+    """
     _load_registry()
     params.validate()
     leader = table.leader(params.leader)
@@ -154,6 +160,10 @@ def run_battery(table: StationTable, params: Params) -> list[StatResult]:
                 options=params.options,
             )
             results.extend(spec.func(sub, ctx))
+    if calibration is not None:
+        from kzvote.calibrate import empirical_pvalues
+
+        results = empirical_pvalues(results, calibration)
     return finalise(results, params.alpha, params.adjust)
 
 
@@ -201,9 +211,9 @@ def finalise(results: list[StatResult], alpha: float, method: str) -> list[StatR
     return out
 
 
-def analyze(table: StationTable, params: Params) -> Report:
+def analyze(table: StationTable, params: Params, calibration: dict | None = None) -> Report:
     """The whole report for one table: input, parameters, summary, integrity, results."""
-    results = run_battery(table, params)
+    results = run_battery(table, params, calibration)
     leader = table.leader(params.leader)
     return Report(
         input={
@@ -217,7 +227,12 @@ def analyze(table: StationTable, params: Params) -> Report:
             "candidates": list(table.candidates),
             "leader": leader,
         },
-        parameters=params.to_dict(),
+        parameters={
+            **params.to_dict(),
+            "calibrated_with": None
+            if calibration is None
+            else calibration.get("input", {}).get("path"),
+        },
         summary=summarise(table, leader),
         integrity=table.findings,
         results=tuple(results),

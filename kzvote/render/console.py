@@ -330,3 +330,43 @@ def compare_renderable(data: dict[str, Any]) -> Group:
     )
     parts.append(text)
     return Group(*parts)
+
+
+def calibration_renderable(data: dict[str, Any]) -> Group:
+    """False-positive rate per test, with the power sweep when there is one."""
+    params = data["parameters"]
+    table = Table(
+        title=f"Calibration on {params['sims']} clean twins of {escape(data['input']['path'])} "
+        f"(alpha {params['alpha']})",
+        title_justify="left",
+    )
+    for col in ("test", "subject", "twins", "false-positive rate", "95% interval", "calibrated"):
+        table.add_column(col)
+    inject = list(params["inject"])
+    for kind in inject:
+        table.add_column(f"80% power at\n{kind}")
+    for record in data["tests"]:
+        rate = record["false_positive_rate"]
+        interval = record["interval"]
+        ok = record["calibrated"]
+        cells = [
+            record["test"],
+            escape(str(record["subject"])),
+            str(record["sims"]),
+            "-" if rate is None else f"{rate:.3f}",
+            "-" if interval is None else f"[{interval[0]:.3f}, {interval[1]:.3f}]",
+            Text(
+                "-" if ok is None else ("yes" if ok else "NO"),
+                style="" if ok is None else ("green" if ok else "bold red"),
+            ),
+        ]
+        for kind in inject:
+            size = record.get("detectable_at_80_percent", {}).get(kind)
+            cells.append("not reached" if size is None else f"{size:g}")
+        table.add_row(*cells)
+    note = Text(
+        "A test marked NO rejects clean twins of this election more (or less) often than "
+        "alpha: treat its verdict here with care, or use analyze --calibrated.",
+        style="dim",
+    )
+    return Group(table, note)

@@ -1,0 +1,122 @@
+"""`kzvote calibrate`: twins keep the file's shape, rates and intervals are right, the
+empirical p-values follow their definition, and (slow) calibrated tests sit near alpha."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from conftest import SAMPLES
+from scipy.stats import binomtest
+from typer.testing import CliRunner
+
+from kzvote.calibrate import _summarise, calibrate, draw_twin, empirical_pvalues, fit_fair_model
+from kzvote.cli import app
+from kzvote.io import load_stations
+from kzvote.model import StatResult
+from kzvote.suite import Params
+
+CLEAN = str(SAMPLES / "clean_control.csv")
+runner = CliRunner()
+
+
+def test_twins_keep_stations_registered_and_regions():
+    table = load_stations(CLEAN)
+    model = fit_fair_model(table, table.leader())
+    twin = draw_twin(model, np.random.default_rng(0))
+    assert len(twin) == len(model.registered)
+    np.testing.assert_array_equal(twin["registered"], model.registered)
+    assert set(twin["region"]) == set(table.ids["region"])
+    # fitted turnout per region close to the file's (clean file: the model is right)
+    file_turnout = table.column("ballots_issued").sum() / table.column("registered").sum()
+    twin_turnout = twin["ballots_issued"].sum() / twin["registered"].sum()
+    assert twin_turnout == pytest.approx(file_turnout, abs=0.02)
+    assert (twin["valid"] + twin["invalid"] == twin["ballots_cast"]).all()
+
+
+def test_rates_and_intervals_against_scipy():
+    runs = [[("t", "s", p, "consistent")] for p in (0.01, 0.2, 0.03, 0.5, 0.9)]
+    record = _summarise(runs, 0.05)[0]
+    assert record["false_positive_rate"] == pytest.approx(2 / 5)
+    ci = binomtest(2, 5).proportion_ci(0.95)
+    assert record["interval"] == pytest.approx([ci.low, ci.high])
+
+
+def test_empirical_p_follows_its_definition():
+    calibration = {"tests": [{"test": "t", "subject": "s", "null_p_values": [0.01, 0.2, 0.5, 0.9]}]}
+    result = StatResult("t", "s", "national", 10, 1.0, 0.3)
+    (out,) = empirical_pvalues([result], calibration)
+    # (1 + #{0.01, 0.2 <= 0.3}) / (1 + 4)
+    assert out.p_value == pytest.approx(3 / 5)
+    assert out.details["p_model"] == 0.3
+
+
+def test_tiny_calibration_through_the_cli(tmp_path):
+    out = tmp_path / "cal.json"
+    result = runner.invoke(
+        app,
+        [
+            "calibrate",
+            CLEAN,
+            "--sims",
+            "3",
+            "--jobs",
+            "1",
+            "--tests",
+            "integer_percent,arithmetic",
+            "--inject",
+            "whole_percent=0.2",
+            "--power-sims",
+            "2",
+            "--json",
+            str(out),
+            "--plots",
+            str(tmp_path / "p"),
+            "-q",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    data = json.loads(out.read_text())
+    records = {(r["test"], r["subject"]): r for r in data["tests"]}
+    either = records[("integer_percent", "either")]
+    assert either["sims"] == 3 and len(either["null_p_values"]) == 3
+    assert {"false_positive_rate", "interval", "power", "detectable_at_80_percent"} <= set(either)
+    assert records[("arithmetic", "valid_invalid_mismatch")]["false_positive_rate"] == 0.0
+    assert len(data["plots"]) == 2
+    analysed = runner.invoke(
+        app,
+        [
+            "analyze",
+            CLEAN,
+            "--calibrated",
+            str(out),
+            "--no-plots",
+            "-q",
+            "--json",
+            str(tmp_path / "a.json"),
+            "--tests",
+            "integer_percent",
+        ],
+    )
+    assert analysed.exit_code == 0, analysed.output
+    report = json.loads((tmp_path / "a.json").read_text())
+    assert all("p_model" in r["details"] for r in report["results"])
+
+
+def test_bad_injection_is_a_clear_error():
+    result = runner.invoke(app, ["calibrate", CLEAN, "--inject", "magic=0.1", "--sims", "1"])
+    assert result.exit_code == 2
+    assert "unknown injection" in result.output
+
+
+@pytest.mark.slow
+def test_false_positive_rates_on_a_small_file():
+    table = load_stations(CLEAN)
+    data = calibrate(table, Params(tests=("integer_percent", "digits")), sims=200, jobs=2)
+    records = [r for r in data["tests"] if r["sims"] >= 100]
+    calibrated = [r["calibrated"] for r in records]
+    # ~20 records, each miscalibrated by chance 5% of the time
+    assert sum(calibrated) >= len(calibrated) - 3, [
+        (r["test"], r["subject"], r["false_positive_rate"]) for r in records if not r["calibrated"]
+    ]
