@@ -47,7 +47,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from kzvote.methods.binomial import blocks, pmf_rows
+from kzvote.methods.binomial import blocks, pmf_rows, window_bounds
 from kzvote.methods.common import Context, excluded_total, inconclusive
 from kzvote.model import StationTable, StatResult
 
@@ -65,12 +65,15 @@ def benford_second_digit() -> np.ndarray:
 
 def second_digit(values: np.ndarray) -> np.ndarray:
     """Second significant digit of integers >= 10 (arithmetic, no string reversal)."""
-    values = np.asarray(values, dtype=np.int64)
-    power = np.floor(np.log10(np.maximum(values, 1))).astype(np.int64)
-    # guard against log10 rounding just below an exact power of ten
-    power = np.where(10 ** (power + 1) <= values, power + 1, power)
-    power = np.where(10**power > values, power - 1, power)
-    return (values // 10 ** np.maximum(power - 1, 0)) % 10
+    values = np.asarray(values).astype(np.int64)
+    # number of digits minus 2, by comparison with powers of ten (exact, no log10)
+    top = int(values.max()) if values.size else 0
+    shift = np.zeros(values.shape, dtype=np.int64)
+    power = 100
+    while power <= top:
+        shift += values >= power
+        power *= 10
+    return (values // 10**shift) % 10
 
 
 _REPEAT = np.array([r % 10 == r // 10 for r in range(100)])
@@ -140,70 +143,112 @@ def kernel_moments(
         stations = np.arange(len(counts))
     _, station_index = np.unique(stations, return_inverse=True)
     n_stations = int(station_index.max()) + 1 if len(station_index) else 0
+    # only counts whose kernel (or its doubled twin) can reach the minimum matter
+    with np.errstate(invalid="ignore", divide="ignore"):
+        p_all = np.clip(counts / np.where(totals > 0, totals, 1), 0, 1)
+    reach = counts + 10 * np.sqrt(2 * totals * p_all * (1 - p_all)) + 30
+    relevant = np.flatnonzero((counts >= min_count) | (reach >= min_count))
+    counts, totals = counts[relevant], totals[relevant]
+    groups, station_index = groups[relevant], station_index[relevant]
     keep = counts >= min_count
     observed_labels = _labels(np.where(keep, counts, min_count))
-    out = {}
-    dists = {name: np.zeros((len(counts), k)) for name, k in LABELS.items()}
+    acc = {name: _Accumulator(n_groups, k, n_stations) for name, k in LABELS.items()}
+    for name, k in LABELS.items():
+        onehot = np.zeros((len(counts), k))
+        onehot[np.flatnonzero(keep), observed_labels[name][keep]] = 1.0
+        acc[name].observe(onehot, groups, station_index)
+
     certain = (counts <= 0) | (counts >= totals)
     sure = np.flatnonzero(certain & keep)
     for name, k in LABELS.items():
-        dists[name][sure] = np.eye(k)[observed_labels[name][sure]]
+        if len(sure):
+            acc[name].add(
+                np.eye(k)[observed_labels[name][sure]],
+                groups[sure],
+                station_index[sure],
+                observed_labels[name][sure],
+                np.ones(len(sure), dtype=bool),
+            )
     idx = np.flatnonzero(~certain)
+    n_idx, p_idx, c_idx = totals[idx], counts[idx] / totals[idx], counts[idx]
     # Twicing: 2 K*g - K*K*g removes the O(sigma^2) smoothing bias of the kernel
     # expectation. K*K is exactly Binomial(2N, p) shifted by -c (the sum of two
-    # independent kernels, recentred on the count).
+    # independent kernels, recentred on the count). Both kernels are computed for the
+    # same block of counts and combined at once, so nothing per count is stored.
     passes = ((2.0, 1.0), (-1.0, 2.0)) if twicing else ((1.0, 1.0),)
-    for weight, scale in passes:
-        n_all = totals[idx] * scale
-        p_all = counts[idx] / totals[idx]
-        shift = counts[idx] * (scale - 1.0)
-        for rows, w, first, last in blocks(n_all, p_all):
-            if (last - shift[rows][:, None] < min_count).all():
+    for rows, _, _, _ in blocks(n_idx * passes[-1][1], p_idx):
+        n = n_idx[rows][:, None]
+        p = p_idx[rows][:, None]
+        c = c_idx[rows][:, None]
+        dist = {name: np.zeros((len(rows), k)) for name, k in LABELS.items()}
+        row_index = np.arange(len(rows))[:, None]
+        for weight, scale in passes:
+            lo, hi = window_bounds(n[:, 0] * scale, p[:, 0])
+            if (hi - c[:, 0] * (scale - 1) < min_count).all():
                 continue
-            n = n_all[rows][:, None]
-            p = p_all[rows][:, None]
-            pmf = pmf_rows(n, p, first, w)
+            first = lo[:, None]
+            w = int((hi - lo).max()) + 1
+            pmf = pmf_rows(n * scale, p, first, w)
             m = first + np.arange(w, dtype=float)[None, :]
-            pmf[m > n] = 0.0
-            m -= shift[rows][:, None]
+            pmf[m > n * scale] = 0.0
+            m -= c * (scale - 1)
             pmf[m < min_count] = 0.0
             labels = _labels(np.maximum(m, 0))
-            row_index = np.arange(len(rows))[:, None]
             for name, k in LABELS.items():
-                dists[name][idx[rows]] += weight * np.bincount(
+                dist[name] += weight * np.bincount(
                     (row_index * k + labels[name]).ravel(),
                     weights=pmf.ravel(),
                     minlength=len(rows) * k,
                 ).reshape(len(rows), k)
-    for name, k in LABELS.items():
-        dist = dists[name]
-        onehot = np.zeros((len(counts), k))
-        onehot[np.flatnonzero(keep), observed_labels[name][keep]] = 1.0
-        observed = np.zeros((n_groups, k))
-        expected = np.zeros((n_groups, k))
-        cross = np.zeros((n_groups, k, k))
-        square = np.zeros((n_groups, k, k))
-        for g in range(n_groups):
+        rows_all = idx[rows]
+        for name in LABELS:
+            acc[name].add(
+                dist[name],
+                groups[rows_all],
+                station_index[rows_all],
+                observed_labels[name][rows_all],
+                keep[rows_all],
+            )
+    return {name: a.moments() for name, a in acc.items()}
+
+
+class _Accumulator:
+    """Running sums for one label set: per group and per station."""
+
+    def __init__(self, n_groups: int, k: int, n_stations: int) -> None:
+        self.k = k
+        self.observed = np.zeros((n_groups, k))
+        self.expected = np.zeros((n_groups, k))
+        self.cross = np.zeros((n_groups, k, k))
+        self.square = np.zeros((n_groups, k, k))
+        self.station_o = np.zeros((n_stations, k))
+        self.station_p = np.zeros((n_stations, k))
+
+    def observe(self, onehot, groups, stations) -> None:
+        np.add.at(self.observed, groups, onehot)
+        np.add.at(self.station_o, stations, onehot)
+
+    def add(self, dist, groups, stations, labels, kept) -> None:
+        np.add.at(self.expected, groups, dist)
+        np.add.at(self.station_p, stations, dist)
+        onehot = np.zeros_like(dist)
+        onehot[np.flatnonzero(kept), labels[kept]] = 1.0
+        for g in np.unique(groups):
             mine = groups == g
-            o, d = onehot[mine], dist[mine]
-            observed[g] = o.sum(axis=0)
-            expected[g] = d.sum(axis=0)
-            cross[g] = o.T @ d
-            square[g] = d.T @ d
-        station_o = np.zeros((n_stations, k))
-        station_p = np.zeros((n_stations, k))
-        np.add.at(station_o, station_index, onehot)
-        np.add.at(station_p, station_index, dist)
-        out[name] = DigitMoments(
-            observed,
-            expected,
-            cross,
-            square,
-            station_o.T @ station_o,
-            station_o.T @ station_p,
-            station_p.T @ station_p,
+            d, o = dist[mine], onehot[mine]
+            self.cross[g] += o.T @ d
+            self.square[g] += d.T @ d
+
+    def moments(self) -> DigitMoments:
+        return DigitMoments(
+            self.observed,
+            self.expected,
+            self.cross,
+            self.square,
+            self.station_o.T @ self.station_o,
+            self.station_o.T @ self.station_p,
+            self.station_p.T @ self.station_p,
         )
-    return out
 
 
 def generalized_chisquare(observed, expected, outer, cross, square):
