@@ -43,6 +43,29 @@ DelimiterOpt = Annotated[
     str | None, typer.Option("--delimiter", help="Cell delimiter (default: sniff , ; tab |).")
 ]
 SheetOpt = Annotated[str | None, typer.Option("--sheet", help="XLSX sheet name (default: first).")]
+JsonOpt = Annotated[
+    str | None, typer.Option("--json", help="Write the JSON report here ('-' for stdout).")
+]
+PlotsOpt = Annotated[
+    str | None, typer.Option("--plots", help="Folder for plots (default ./kzvote-output/<file>/).")
+]
+NoPlotsOpt = Annotated[bool, typer.Option("--no-plots", help="Do not draw plots.")]
+ByRegionOpt = Annotated[bool, typer.Option("--by-region", help="Run in every region too.")]
+LeaderOpt = Annotated[
+    str | None, typer.Option("--leader", help="The candidate to test (default: most votes).")
+]
+AlphaOpt = Annotated[float, typer.Option("--alpha", help="Significance level after adjustment.")]
+SeedOpt = Annotated[int, typer.Option("--seed", help="Random seed (recorded in the report).")]
+AdjustOpt = Annotated[
+    str, typer.Option("--adjust", help="Multiple-testing adjustment: holm, bh or none.")
+]
+QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing but errors.")]
+FailOnOpt = Annotated[
+    str, typer.Option("--fail-on", help="'anomaly': exit 1 when any test says anomaly; 'never'.")
+]
+TestsOpt = Annotated[
+    str | None, typer.Option("--tests", help="Comma-separated tests to run (default: all).")
+]
 
 
 def _console(stderr: bool = False):
@@ -140,41 +163,23 @@ def analyze(
         list[str], typer.Argument(help="Polling-station files (CSV/TSV/XLSX, compressed too).")
     ],
     *,
-    json_path: Annotated[
-        str | None, typer.Option("--json", help="Write the JSON report here ('-' for stdout).")
-    ] = None,
-    plots: Annotated[
-        str | None,
-        typer.Option("--plots", help="Folder for plots (default ./kzvote-output/<file>/)."),
-    ] = None,
-    no_plots: Annotated[bool, typer.Option("--no-plots", help="Do not draw plots.")] = False,
-    by_region: Annotated[
-        bool, typer.Option("--by-region", help="Run the battery in every region too.")
-    ] = False,
-    leader: Annotated[
-        str | None, typer.Option("--leader", help="The candidate to test (default: most votes).")
-    ] = None,
-    alpha: Annotated[
-        float, typer.Option("--alpha", help="Significance level after adjustment.")
-    ] = 0.05,
-    seed: Annotated[int, typer.Option("--seed", help="Random seed (recorded in the report).")] = 0,
-    adjust: Annotated[
-        str, typer.Option("--adjust", help="Multiple-testing adjustment: holm, bh or none.")
-    ] = "holm",
-    tests: Annotated[
-        str | None, typer.Option("--tests", help="Comma-separated tests to run (default: all).")
-    ] = None,
+    json_path: JsonOpt = None,
+    plots: PlotsOpt = None,
+    no_plots: NoPlotsOpt = False,
+    by_region: ByRegionOpt = False,
+    leader: LeaderOpt = None,
+    alpha: AlphaOpt = 0.05,
+    seed: SeedOpt = 0,
+    adjust: AdjustOpt = "holm",
+    tests: TestsOpt = None,
     min_registered: Annotated[
         int,
         typer.Option(
             "--min-registered", help="Smallest station (registered voters) in the integer test."
         ),
     ] = 100,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing but errors.")] = False,
-    fail_on: Annotated[
-        str,
-        typer.Option("--fail-on", help="'anomaly': exit 1 when any test says anomaly; 'never'."),
-    ] = "never",
+    quiet: QuietOpt = False,
+    fail_on: FailOnOpt = "never",
     calibrated: Annotated[
         str | None,
         typer.Option(
@@ -297,23 +302,17 @@ def calibrate(
             "whole_percent, invented (power at SIZE and at 1/2, 1/4, 1/8 of it).",
         ),
     ] = None,
-    json_path: Annotated[
-        str | None, typer.Option("--json", help="Write the JSON report ('-' for stdout).")
-    ] = None,
-    plots: Annotated[str | None, typer.Option("--plots", help="Folder for plots.")] = None,
-    no_plots: Annotated[bool, typer.Option("--no-plots", help="Do not draw plots.")] = False,
-    seed: Annotated[int, typer.Option("--seed", help="Random seed.")] = 0,
+    json_path: JsonOpt = None,
+    plots: PlotsOpt = None,
+    no_plots: NoPlotsOpt = False,
+    seed: SeedOpt = 0,
     jobs: Annotated[
         int, typer.Option("--jobs", help="Worker processes (this machine: 2 cores).")
     ] = 2,
-    alpha: Annotated[
-        float, typer.Option("--alpha", help="Significance level of each test.")
-    ] = 0.05,
-    tests: Annotated[
-        str | None, typer.Option("--tests", help="Comma-separated tests (default: all).")
-    ] = None,
-    leader: Annotated[str | None, typer.Option("--leader", help="The candidate to test.")] = None,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or table.")] = False,
+    alpha: AlphaOpt = 0.05,
+    tests: TestsOpt = None,
+    leader: LeaderOpt = None,
+    quiet: QuietOpt = False,
     map_options: MapOpt = None,
     mapping: MappingOpt = None,
     encoding: EncodingOpt = None,
@@ -597,27 +596,19 @@ def compare(
     tolerance_share: Annotated[
         float, typer.Option("--tolerance-share", help="...or this share of registered, if larger.")
     ] = 0.01,
-    json_path: Annotated[
-        str | None, typer.Option("--json", help="Write the JSON report ('-' for stdout).")
-    ] = None,
+    json_path: JsonOpt = None,
     csv_path: Annotated[
         str | None, typer.Option("--csv", help="Write one row per matched station.")
     ] = None,
-    plots: Annotated[str | None, typer.Option("--plots", help="Folder for plots.")] = None,
-    no_plots: Annotated[bool, typer.Option("--no-plots", help="Do not draw plots.")] = False,
-    by_region: Annotated[
-        bool, typer.Option("--by-region", help="Compare within every region too.")
-    ] = False,
-    leader: Annotated[
-        str | None, typer.Option("--leader", help="Candidate for the leader-share test.")
-    ] = None,
-    alpha: Annotated[
-        float, typer.Option("--alpha", help="Significance level after adjustment.")
-    ] = 0.05,
-    seed: Annotated[int, typer.Option("--seed", help="Random seed (recorded in the report).")] = 0,
-    adjust: Annotated[str, typer.Option("--adjust", help="holm, bh or none.")] = "holm",
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing but errors.")] = False,
-    fail_on: Annotated[str, typer.Option("--fail-on", help="'anomaly' or 'never'.")] = "never",
+    plots: PlotsOpt = None,
+    no_plots: NoPlotsOpt = False,
+    by_region: ByRegionOpt = False,
+    leader: LeaderOpt = None,
+    alpha: AlphaOpt = 0.05,
+    seed: SeedOpt = 0,
+    adjust: AdjustOpt = "holm",
+    quiet: QuietOpt = False,
+    fail_on: FailOnOpt = "never",
     map_options: MapOpt = None,
     mapping: MappingOpt = None,
     observed_map: Annotated[

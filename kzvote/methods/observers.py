@@ -243,6 +243,32 @@ def sign_flip_pvalue(differences: np.ndarray, rng: np.random.Generator) -> float
     return (exceed + 1) / (PERMUTATIONS + 1)
 
 
+def _lower_bound(test: str, subject: str, scope: str, off, obs, what: str) -> StatResult:
+    """Official counts below proven minimums: a discrepancy by arithmetic, no p-value."""
+    ok = np.isfinite(off) & np.isfinite(obs)
+    n = int(ok.sum())
+    short = ok & (obs > off)
+    missing = float(np.clip(obs[ok] - off[ok], 0, None).sum())
+    return StatResult(
+        test=test,
+        subject=subject,
+        scope=scope,
+        n=n,
+        statistic=float(short.sum()),
+        p_value=None,
+        effect=missing,
+        verdict=("anomaly" if short.any() else "consistent") if n else "inconclusive",
+        details={
+            "stations_below_lower_bound": int(short.sum()),
+            f"{what}_missing_from_official": missing,
+            f"official_{what}": float(off[ok].sum()),
+            f"observed_{what}": float(obs[ok].sum()),
+        },
+        method=f"lower bounds: official {what} below the proven observed {what} are a "
+        "discrepancy by arithmetic",
+    )
+
+
 def observer_turnout(
     matched: Matched,
     comp: Comparison,
@@ -267,26 +293,7 @@ def observer_turnout(
     ok = np.isfinite(off) & np.isfinite(obs)
     n = int(ok.sum())
     if mode == "lower-bound":
-        short = ok & (obs > off)
-        count = int(short.sum())
-        return StatResult(
-            test="observer_turnout",
-            subject="ballots_cast",
-            scope=scope,
-            n=n,
-            statistic=float(count),
-            p_value=None,
-            effect=float(np.clip(obs[ok] - off[ok], 0, None).sum()),
-            verdict=("anomaly" if count else "consistent") if n else "inconclusive",
-            details={
-                "stations_below_lower_bound": count,
-                "ballots_missing_from_official": float(np.clip(obs[ok] - off[ok], 0, None).sum()),
-                "official_ballots": float(off[ok].sum()),
-                "observed_ballots": float(obs[ok].sum()),
-            },
-            method="lower bounds: an official count below the proven observed count is a "
-            "discrepancy by arithmetic",
-        )
+        return _lower_bound("observer_turnout", "ballots_cast", scope, off, obs, "ballots")
     ok &= np.isfinite(reg) & (reg > 0)
     n = int(ok.sum())
     if n < 3:
@@ -384,28 +391,7 @@ def observer_votes(
         ok = np.isfinite(off) & np.isfinite(obs)
         n = int(ok.sum())
         if mode == "lower-bound":
-            short = ok & (obs > off)
-            excess = float(np.clip(obs[ok] - off[ok], 0, None).sum())
-            out.append(
-                StatResult(
-                    test="observer_votes",
-                    subject=name,
-                    scope=scope,
-                    n=n,
-                    statistic=float(short.sum()),
-                    p_value=None,
-                    effect=excess,
-                    verdict=("anomaly" if short.any() else "consistent") if n else "inconclusive",
-                    details={
-                        "stations_below_lower_bound": int(short.sum()),
-                        "votes_missing_from_official": excess,
-                        "official_votes": float(off[ok].sum()),
-                        "observed_votes": float(obs[ok].sum()),
-                    },
-                    method="lower bounds: official votes below the proven observed votes are "
-                    "a discrepancy by arithmetic",
-                )
-            )
+            out.append(_lower_bound("observer_votes", name, scope, off, obs, "votes"))
             continue
         if n < 3:
             out.append(inconclusive("observer_votes", name, scope, n, "fewer than 3 stations"))
