@@ -192,22 +192,14 @@ def _twin_results(args) -> list[tuple[str, str, float | None, str]]:
     ]
 
 
-def _run(model, seeds, inject, params, jobs, progress):
+def _run(model, seeds, inject, params, pool, progress):
     tasks = [(model, s, inject, params) for s in seeds]
+    results = pool.imap(_twin_results, tasks) if pool is not None else map(_twin_results, tasks)
     out = []
-    if jobs > 1:
-        import multiprocessing as mp
-
-        with mp.get_context("spawn").Pool(jobs) as pool:
-            for result in pool.imap(_twin_results, tasks):
-                out.append(result)
-                if progress:
-                    progress(1)
-    else:
-        for task in tasks:
-            out.append(_twin_results(task))
-            if progress:
-                progress(1)
+    for result in results:
+        out.append(result)
+        if progress:
+            progress(1)
     return out
 
 
@@ -259,28 +251,39 @@ def calibrate(
     seeds = np.random.SeedSequence(params.seed).generate_state(
         sims + power_sims * len(SWEEP) * len(inject or {})
     )
-    clean = _run(model, [int(s) for s in seeds[:sims]], None, params, jobs, progress)
+    pool = None
+    if jobs > 1:
+        import multiprocessing as mp
+
+        # one pool for the whole run: spawning workers per injected size costs seconds each
+        pool = mp.get_context("spawn").Pool(jobs)
+    try:
+        clean = _run(model, [int(s) for s in seeds[:sims]], None, params, pool, progress)
+        power = []
+        offset = sims
+        for kind, size in (inject or {}).items():
+            for fraction in SWEEP:
+                injected = size * fraction
+                twin_seeds = [int(s) for s in seeds[offset : offset + power_sims]]
+                offset += power_sims
+                runs = _run(model, twin_seeds, {kind: injected}, params, pool, progress)
+                for record in _summarise(runs, params.alpha):
+                    power.append(
+                        {
+                            "kind": kind,
+                            "size": injected,
+                            "test": record["test"],
+                            "subject": record["subject"],
+                            "sims": record["sims"],
+                            "power": record["false_positive_rate"],
+                            "interval": record["interval"],
+                        }
+                    )
+    finally:
+        if pool is not None:
+            pool.close()
+            pool.join()
     tests = _summarise(clean, params.alpha)
-    power = []
-    offset = sims
-    for kind, size in (inject or {}).items():
-        for fraction in SWEEP:
-            injected = size * fraction
-            twin_seeds = [int(s) for s in seeds[offset : offset + power_sims]]
-            offset += power_sims
-            runs = _run(model, twin_seeds, {kind: injected}, params, jobs, progress)
-            for record in _summarise(runs, params.alpha):
-                power.append(
-                    {
-                        "kind": kind,
-                        "size": injected,
-                        "test": record["test"],
-                        "subject": record["subject"],
-                        "sims": record["sims"],
-                        "power": record["false_positive_rate"],
-                        "interval": record["interval"],
-                    }
-                )
     for record in tests:
         rows = [
             p for p in power if p["test"] == record["test"] and p["subject"] == record["subject"]
