@@ -25,6 +25,16 @@ def excluded_total(reasons: dict[str, int]) -> int:
     return int(sum(reasons.values()))
 
 
+def merge_exclusions(*parts: dict[str, int]) -> dict[str, int]:
+    """Exclusion counts of several field selections: the largest count per reason
+    (the same station excluded for the same reason by two selections counts once)."""
+    out: dict[str, int] = {}
+    for part in parts:
+        for key, value in part.items():
+            out[key] = max(out.get(key, 0), value)
+    return out
+
+
 def inconclusive(
     test: str,
     subject: str,

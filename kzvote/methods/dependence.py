@@ -36,6 +36,7 @@ from kzvote.methods.common import (
     excluded_total,
     inconclusive,
     leader_share_parts,
+    merge_exclusions,
     turnout_parts,
 )
 from kzvote.model import StationTable, StatResult
@@ -51,9 +52,7 @@ def _select(table: StationTable, ctx: Context):
     ok = ok_t & ok_s & (t_den >= 100)
     with np.errstate(invalid="ignore", divide="ignore"):
         ok &= (t_num <= t_den) & (s_num <= s_den)
-    reasons = dict(why_t)
-    for key, value in why_s.items():
-        reasons[key] = max(reasons.get(key, 0), value)
+    reasons = merge_exclusions(why_t, why_s)
     return ok, reasons, t_num, t_den, s_num, s_den
 
 

@@ -68,6 +68,7 @@ from kzvote.methods.common import (
     excluded_total,
     inconclusive,
     leader_share_parts,
+    merge_exclusions,
     turnout_parts,
 )
 from kzvote.model import StationTable, StatResult
@@ -373,9 +374,7 @@ def _points(table: StationTable, ctx: Context):
     t_num, t_den, ok_t, why_t = turnout_parts(table)
     s_num, s_den, ok_s, why_s = leader_share_parts(table, ctx.leader)
     ok = ok_t & ok_s
-    reasons = dict(why_t)
-    for key, value in why_s.items():
-        reasons[key] = max(reasons.get(key, 0), value)
+    reasons = merge_exclusions(why_t, why_s)
     min_registered = int(ctx.options.get("fingerprint_min_registered", MIN_REGISTERED))
     small = ok & (t_den < min_registered)
     if small.any():
@@ -414,15 +413,10 @@ def fingerprint_tests(table: StationTable, ctx: Context) -> list[StatResult]:
 
 def _within_correlation(turnout, share, region) -> float:
     """Correlation of turnout and leader share after removing region means."""
-    import pandas as pd
+    from kzvote.methods.dependence import _demean
 
-    codes = pd.factorize(region)[0]
-    counts = np.bincount(codes)
-
-    def demean(values):
-        return values - (np.bincount(codes, weights=values) / counts)[codes]
-
-    t, v = demean(turnout), demean(share)
+    weights = np.ones(len(turnout))
+    t, v = _demean(turnout, region, weights), _demean(share, region, weights)
     if t.std() == 0 or v.std() == 0:
         return 0.0
     return float(np.corrcoef(t, v)[0, 1])

@@ -38,6 +38,7 @@ from kzvote.methods.common import (
     excluded_total,
     inconclusive,
     leader_share_parts,
+    merge_exclusions,
     poisson_binomial_sf,
     turnout_parts,
 )
@@ -140,9 +141,7 @@ def _select(table: StationTable, ctx: Context, min_registered: float):
     with np.errstate(invalid="ignore", divide="ignore"):
         turnout = turnout_num / turnout_den
         share = share_num / share_den
-    reasons = dict(why_t)
-    for key, value in why_s.items():
-        reasons[key] = max(reasons.get(key, 0), value)
+    reasons = merge_exclusions(why_t, why_s)
     rules = {
         f"registered_below_{int(min_registered)}": ok & (turnout_den < min_registered),
         "turnout_above_99pct": ok & (turnout_den >= min_registered) & (turnout > 0.99),
