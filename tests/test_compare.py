@@ -184,3 +184,17 @@ def test_no_common_station_is_a_clear_error(write):
     result = runner.invoke(app, ["compare", OFFICIAL, path, "--no-plots"])
     assert result.exit_code == 2
     assert "[no_common_stations]" in result.output
+
+
+def test_within_strata_difference_by_hand():
+    from kzvote.methods.observers import _stratified_difference
+
+    # stratum 0: observed mean 0.2, unobserved 0.4 (diff -0.2, 1 observed station);
+    # stratum 1: observed mean 0.5, unobserved 0.6 (diff -0.1, 2 observed stations)
+    # weighted by observed stations: (-0.2 * 1 + -0.1 * 2) / 3
+    x = np.array([0.2, 0.4, 0.4, 0.5, 0.5, 0.6])
+    lab = np.array([True, False, False, True, True, False])
+    st = np.array([0, 0, 0, 1, 1, 1])
+    stat, used = _stratified_difference(x, lab, st)
+    assert stat == pytest.approx(-0.4 / 3)
+    assert used == 2
