@@ -116,6 +116,22 @@ def test_kernel_probability_of_one_count_against_scipy():
     )
 
 
+def test_shared_kernels_match_one_kernel_per_count():
+    # counts with the same value share one kernel with their mean binomial variance;
+    # giving each count its own group keeps each count's exact Binomial(N, c / N)
+    rng = np.random.default_rng(11)
+    totals = rng.integers(300, 2500, 3000).astype(float)
+    counts = np.floor(totals * rng.uniform(0.04, 0.5, 3000))
+    shared = kernel_moments(counts, totals, np.zeros(3000, dtype=np.int64), 1, 100)
+    alone = kernel_moments(counts, totals, np.arange(3000), 3000, 100)
+    for name, mom in shared.items():
+        exact = alone[name].expected.sum(axis=0)
+        sd = np.sqrt(exact * (1 - exact / exact.sum()))
+        # far below the counting noise of the category counts
+        assert np.all(np.abs(mom.expected[0] - exact) < 0.05 * sd), name
+        np.testing.assert_array_equal(mom.observed[0], alone[name].observed.sum(axis=0))
+
+
 def _rates(sims: int, stations: int, rounded: float, seed0: int):
     hits, runs = defaultdict(int), defaultdict(int)
     for i in range(sims):

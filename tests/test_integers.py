@@ -55,6 +55,29 @@ def test_hit_probability_against_scipy_brute_force():
             assert value == pytest.approx(exact, abs=1e-9)
 
 
+def test_edgeworth_cdf_against_scipy():
+    from kzvote.methods.binomial import edgeworth_cdf
+
+    # scipy.stats.binom.cdf over every count, for sizes/probabilities with sd >= 5
+    for n, p, tol in [(100, 0.4, 5e-5), (300, 0.9, 1e-4), (1000, 0.05, 5e-5), (1000, 0.5, 1e-7)]:
+        k = np.arange(n + 1)
+        err = np.abs(edgeworth_cdf(k, float(n), p) - binom.cdf(k, n, p)).max()
+        assert err < tol, (n, p, err)
+
+
+def test_series_hit_probability_matches_the_exact_windows():
+    # the leader-percent digit test uses the Edgeworth series at sd >= 8
+    rng = np.random.default_rng(4)
+    totals = rng.integers(100, 3000, 4000).astype(float)
+    probs = np.round(totals * rng.uniform(0.02, 0.99, 4000)) / totals
+    exact = hit_probability(totals, probs, steps=(1, 5), tol=0.5)
+    series = hit_probability(totals, probs, steps=(1, 5), tol=0.5, series_above_sd=8.0)
+    assert np.abs(exact - series).max() < 1e-4
+    # the totals differ by far less than one sd of the hit count
+    sd = np.sqrt((exact * (1 - exact)).sum(axis=1))
+    assert np.all(np.abs(exact.sum(axis=1) - series.sum(axis=1)) < 0.01 * sd)
+
+
 def test_poisson_binomial_tail_exact_and_approximate():
     rng = np.random.default_rng(5)
     probs = rng.uniform(0.1, 0.3, 400)
