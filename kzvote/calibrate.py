@@ -336,6 +336,9 @@ def _summarise(runs, alpha: float) -> list[dict[str, Any]]:
         used = [f for f in flags if f is not None]
         n = len(used)
         k = int(sum(used))
+        # the verdict adds adjustment and, for the fingerprint, materiality gates: how
+        # often a clean twin is *called* an anomaly, beside how often its p < alpha
+        alarms = sum(v == "anomaly" for _, v in values)
         record = {
             "test": test,
             "subject": subject,
@@ -343,6 +346,7 @@ def _summarise(runs, alpha: float) -> list[dict[str, Any]]:
             "inconclusive": len(flags) - n,
             "false_positive_rate": (k / n) if n else None,
             "interval": _rate_interval(k, n) if n else None,
+            "false_alarm_rate": (alarms / n) if n else None,
             "null_p_values": sorted(float(p) for p, _ in values if p is not None),
         }
         if n:

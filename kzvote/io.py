@@ -664,11 +664,16 @@ def table_from_frame(frame: pd.DataFrame, *, name: str = "<simulated>") -> Stati
         compression=None,
         notes=["in-memory table"],
     )
-    numeric = {c: _looks_numeric(raw.frame[c]) for c in raw.frame.columns}
+    frame = frame.reset_index(drop=True)
+    # integer columns (simulations, twins) are parsed as they are, not from their text
+    integer = {c for c in frame.columns if frame[c].dtype.kind in "iu"}
+    numeric = {c: c in integer or _looks_numeric(raw.frame[c]) for c in raw.frame.columns}
     mapping = detect_mapping(list(raw.frame.columns), numeric, Overrides.empty(), file=name)
     needed = [h for headers in mapping.fields.values() for h in headers]
     needed += list(mapping.candidates.values())
-    parsed = {c: parse_counts(raw.frame[c]) for c in dict.fromkeys(needed)}
+    parsed = {
+        c: parse_counts(frame[c] if c in integer else raw.frame[c]) for c in dict.fromkeys(needed)
+    }
     from kzvote.integrity import build_table
 
     return build_table(raw, parsed, mapping, cell_findings=_cell_findings)

@@ -41,6 +41,17 @@ def test_rates_and_intervals_against_scipy():
     assert record["false_positive_rate"] == pytest.approx(2 / 5)
     ci = binomtest(2, 5).proportion_ci(0.95)
     assert record["interval"] == pytest.approx([ci.low, ci.high])
+    assert record["false_alarm_rate"] == 0.0  # no twin was called an anomaly
+
+
+def test_false_alarm_rate_counts_verdicts():
+    # p < alpha but the verdict kept "consistent" (e.g. the fingerprint's materiality rule)
+    runs = [[("t", "s", 0.01, "consistent")], [("t", "s", 0.02, "anomaly")]] + [
+        [("t", "s", 0.5, "consistent")]
+    ] * 2
+    record = _summarise(runs, 0.05)[0]
+    assert record["false_positive_rate"] == pytest.approx(2 / 4)
+    assert record["false_alarm_rate"] == pytest.approx(1 / 4)
 
 
 def test_empirical_p_follows_its_definition():

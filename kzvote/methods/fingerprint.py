@@ -59,7 +59,7 @@ doi:10.1073/pnas.1210722109
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -108,23 +108,46 @@ def _halfnormal_pdf(x: np.ndarray, scale: float) -> np.ndarray:
 
 
 def model_density(
-    T: np.ndarray, V: np.ndarray, p: dict
+    T: np.ndarray, V: np.ndarray, p: dict, cache: dict | None = None
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Densities of (T, V) under each component: clean, incremental, extreme.
 
-    Each is a probability density (not yet weighted by its mixture share).
+    Each is a probability density (not yet weighted by its mixture share). ``cache``
+    (a dict kept with fixed ``T`` and ``V``) reuses the parts whose parameters did not
+    change: the mixture shares change no density and ``theta`` only the incremental
+    one, which is most of a numerical gradient's evaluations. Returned arrays are
+    shared with the cache: do not modify them.
     """
     tau, s_tau, nu, s_nu = p["tau"], p["s_tau"], p["nu"], p["s_nu"]
-    clean = np.zeros_like(T)
-    for weight, inv_registered, inv_ballots in p.get("_noise", ((1.0, 0.0, 0.0),)):
-        # binomial counting noise widens the clean blob more at small stations
-        sd_t = np.sqrt(s_tau**2 + tau * (1 - tau) * inv_registered)
-        sd_v = np.sqrt(s_nu**2 + nu * (1 - nu) * inv_ballots)
-        clean += weight * _truncnorm_pdf(T, tau, sd_t) * _truncnorm_pdf(V, nu, sd_v)
-    incremental = np.zeros_like(clean)
-    extreme = np.zeros_like(clean)
+    noise = p.get("_noise", ((1.0, 0.0, 0.0),))
+    spoiled = p.get("_spoiled", 0.0)
+    cache = {} if cache is None else cache
+    key = (tau, s_tau, nu, s_nu, noise, spoiled)
+    if cache.get("clean_key") != key:
+        clean = np.zeros_like(T)
+        for weight, inv_registered, inv_ballots in noise:
+            # binomial counting noise widens the clean blob more at small stations
+            sd_t = np.sqrt(s_tau**2 + tau * (1 - tau) * inv_registered)
+            sd_v = np.sqrt(s_nu**2 + nu * (1 - nu) * inv_ballots)
+            clean += weight * _truncnorm_pdf(T, tau, sd_t) * _truncnorm_pdf(V, nu, sd_v)
+        cache.update(clean_key=key, clean=clean)
+    clean = cache["clean"]
     if p["f_incremental"] <= 0 and p["f_extreme"] <= 0:
-        return clean, incremental, extreme
+        return clean, np.zeros_like(clean), np.zeros_like(clean)
+    fraud_key = key + (p["alpha"],)
+    if cache.get("fraud_key") != fraud_key:
+        cache.update(fraud_key=fraud_key, incremental_key=None)
+        cache.update(_fraud_parts(T, V, tau, s_tau, nu, s_nu, p["alpha"], spoiled))
+    if cache.get("incremental_key") != p["theta"]:
+        incremental = np.zeros_like(clean)
+        density = _halfnormal_pdf(cache["x"], p["theta"]) * cache["common"]
+        incremental[cache["live"]] = density.sum(axis=1)
+        cache.update(incremental_key=p["theta"], incremental=incremental)
+    return clean, cache["incremental"], cache["extreme"]
+
+
+def _fraud_parts(T, V, tau, s_tau, nu, s_nu, alpha, spoiled) -> dict:
+    """The fraud integrand over clean turnout, without the incremental fraud density."""
     lo = max(0.0, tau - 6.5 * s_tau)
     live = lo < T  # below the lowest clean turnout no fraud can land
     T, V = T[live], V[live]
@@ -134,17 +157,19 @@ def model_density(
     t = lo + (span[:, None] * (_GL_X[None, :] + 1) / 2)
     w = span[:, None] * _GL_W[None, :] / 2
     Tc, Vc = T[:, None], V[:, None]
+    extreme = np.zeros(len(live))
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         one_minus_x = (1 - Tc) / (1 - t)
         x = np.clip(1 - one_minus_x, 0.0, 1.0)
-        xa = x ** p["alpha"]
-        nu_t = (Vc * Tc - x * (1 - t) - xa * t) / (t * (1 - xa))
+        xa = x**alpha
+        # switched votes come from the other candidates' valid votes: a share
+        # (1 - spoiled - nu) of the ballots, when the share is of ballots cast
+        nu_t = (Vc * Tc - x * (1 - t) - xa * (1 - spoiled) * t) / (t * (1 - xa))
         jac = Tc / (t * (1 - t) * (1 - xa))
         common = _truncnorm_pdf(t, tau, s_tau) * _truncnorm_pdf(nu_t, nu, s_nu) * jac * w
         common = np.where(np.isfinite(common) & (t > 0) & (t < 1), common, 0.0)
-        incremental[live] = (_halfnormal_pdf(x, p["theta"]) * common).sum(axis=1)
         extreme[live] = (_halfnormal_pdf(one_minus_x, EXTREME_SCALE) * common).sum(axis=1)
-    return clean, incremental, extreme
+    return {"live": live, "x": x, "common": common, "extreme": extreme}
 
 
 @dataclass
@@ -155,6 +180,10 @@ class Histogram:
     n: int
     # counting noise: (weight, mean 1/registered, mean 1/ballots) per station-size class
     noise: tuple[tuple[float, float, float], ...] = ((1.0, 0.0, 0.0),)
+    # spoiled ballots: their share of ballots cast, when the share is of ballots cast
+    spoiled: float = 0.0
+    # model_density's cache of the parts whose parameters did not change
+    cache: dict = field(default_factory=dict, repr=False)
 
 
 def noise_classes(registered: np.ndarray, ballots: np.ndarray, k: int = 4):
@@ -183,7 +212,7 @@ def histogram(turnout: np.ndarray, share: np.ndarray, bins: int | None = None) -
 
 
 def bin_probabilities(hist: Histogram, p: dict) -> np.ndarray:
-    p = dict(p, _noise=hist.noise)
+    p = dict(p, _noise=hist.noise, _spoiled=hist.spoiled)
     return _bin_probabilities(hist, p)
 
 
@@ -191,7 +220,7 @@ def _bin_probabilities(hist: Histogram, p: dict) -> np.ndarray:
     """Bin probabilities: each component's density at the bin centres, scaled down where
     the midpoint rule over-counts its mass (the extreme component peaks in the corner,
     where it over-counts by up to 60% on 2 pp bins), so that each carries its share."""
-    parts = model_density(hist.centres_t, hist.centres_v, p)
+    parts = model_density(hist.centres_t, hist.centres_v, p, hist.cache)
     shares = (max(0.0, 1 - p["f_incremental"] - p["f_extreme"]), p["f_incremental"], p["f_extreme"])
     cell = 1.0 / len(hist.counts)
     prob = np.zeros_like(parts[0])
@@ -308,11 +337,12 @@ def start_values(turnout: np.ndarray, share: np.ndarray) -> dict:
 
 
 def fit_both(
-    turnout: np.ndarray, share: np.ndarray, noise=((1.0, 0.0, 0.0),)
+    turnout: np.ndarray, share: np.ndarray, noise=((1.0, 0.0, 0.0),), spoiled: float = 0.0
 ) -> tuple[Fit, Fit, Histogram]:
     """Fair fit, then the fraud fit from two starts (best kept)."""
     hist = histogram(turnout, share)
     hist.noise = noise
+    hist.spoiled = spoiled
     start = start_values(turnout, share)
     fair = fit(hist, start, fair=True)
     fits = []
@@ -385,12 +415,19 @@ def _points(table: StationTable, ctx: Context):
         share = np.clip(s_num / s_den, 0, 1)
     region = table.ids["region"].to_numpy()[ok]
     noise = noise_classes(t_den[ok], s_den[ok])
-    return turnout[ok], share[ok], region, reasons, noise
+    spoiled = 0.0
+    if table.has("ballots_cast") and table.has("valid"):  # the share is of ballots cast
+        valid = table.column("valid")[ok]
+        cast = s_den[ok]
+        both = np.isfinite(valid) & (valid <= cast)
+        if both.any():
+            spoiled = float(max(0.0, 1 - valid[both].sum() / cast[both].sum()))
+    return turnout[ok], share[ok], region, reasons, noise, spoiled
 
 
 def fingerprint_tests(table: StationTable, ctx: Context) -> list[StatResult]:
     """The fingerprint family: model fit, high-turnout cluster, dependence, excess votes."""
-    turnout, share, region, reasons, noise = _points(table, ctx)
+    turnout, share, region, reasons, noise, spoiled = _points(table, ctx)
     n = len(turnout)
     out: list[StatResult] = []
     if n < MIN_STATIONS:
@@ -401,7 +438,7 @@ def fingerprint_tests(table: StationTable, ctx: Context) -> list[StatResult]:
         for test in ("fingerprint", "high_turnout_cluster"):
             out.append(inconclusive(test, "leader", ctx.scope, n, reason, excluded=reasons))
     else:
-        fair, best, hist = fit_both(turnout, share, noise)
+        fair, best, hist = fit_both(turnout, share, noise, spoiled)
         within_r = _within_correlation(turnout, share, region)
         out.append(_fingerprint_result(hist, fair, best, n, reasons, ctx, within_r))
         out.append(_cluster_result(hist, fair, turnout, share, reasons, ctx))
@@ -555,9 +592,10 @@ def model_surfaces(table: StationTable, leader: str, result: StatResult, options
     For figures: the three arrays are (BINS x BINS), turnout along axis 0.
     """
     ctx = Context(leader, result.scope, np.random.default_rng(0), options=options or {})
-    turnout, share, _, _, noise = _points(table, ctx)
+    turnout, share, _, _, noise, spoiled = _points(table, ctx)
     hist = histogram(turnout, share)
     hist.noise = noise
+    hist.spoiled = spoiled
     d = result.details
     fair = dict(d["fair"], f_incremental=0.0, f_extreme=0.0, theta=0.1, alpha=2.0)
     fraud = {name: d[name] for name in PARAMS}

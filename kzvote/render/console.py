@@ -340,7 +340,15 @@ def calibration_renderable(data: dict[str, Any]) -> Group:
         f"(alpha {params['alpha']})",
         title_justify="left",
     )
-    for col in ("test", "subject", "twins", "false-positive rate", "95% interval", "calibrated"):
+    for col in (
+        "test",
+        "subject",
+        "twins",
+        "false-positive rate",
+        "95% interval",
+        "calibrated",
+        "called anomaly",
+    ):
         table.add_column(col)
     inject = list(params["inject"])
     for kind in inject:
@@ -359,6 +367,7 @@ def calibration_renderable(data: dict[str, Any]) -> Group:
                 "-" if ok is None else ("yes" if ok else "NO"),
                 style="" if ok is None else ("green" if ok else "bold red"),
             ),
+            "-" if record.get("false_alarm_rate") is None else f"{record['false_alarm_rate']:.3f}",
         ]
         for kind in inject:
             size = record.get("detectable_at_80_percent", {}).get(kind)
@@ -366,7 +375,9 @@ def calibration_renderable(data: dict[str, Any]) -> Group:
         table.add_row(*cells)
     note = Text(
         "A test marked NO rejects clean twins of this election more (or less) often than "
-        "alpha: treat its verdict here with care, or use analyze --calibrated.",
+        "alpha: treat its verdict here with care, or use analyze --calibrated. 'called "
+        "anomaly' is how often the verdict (after adjustment and, for the fingerprint, the "
+        "materiality rules) said anomaly on a clean twin.",
         style="dim",
     )
     return Group(table, note)
