@@ -46,19 +46,63 @@ def test_model_density_matches_monte_carlo_of_the_model():
     hist = F.histogram(turnout, share)
     empirical = hist.counts / hist.n
     model = F.bin_probabilities(hist, TRUE)
-    # total variation distance between the binned density and 400k model draws
-    assert 0.5 * np.abs(empirical - model).sum() < 0.03
+    # total variation distance between the binned model and 400k model draws
+    assert 0.5 * np.abs(empirical - model).sum() < 0.02
+
+
+@pytest.mark.parametrize(
+    "theta, alpha, component",
+    [(0.02, 2.0, 1), (0.1, 2.0, 1), (0.6, 3.0, 1), (1.0, 2.3, 1), (None, 2.0, 2)],
+)
+def test_fraud_cell_masses_match_monte_carlo(theta, alpha, component):
+    """Each fraud component's cell masses against 1M draws of the generative model
+    (x from |N(0, theta)| truncated to [0, 1] by inverse CDF, or 1 - |N(0, 0.075)|)."""
+    from scipy.special import ndtr, ndtri
+
+    rng = np.random.default_rng(3)
+    n = 1_000_000
+    tau = _truncnorm(rng, 0.55, 0.08, n)
+    nu = _truncnorm(rng, 0.5, 0.08, n)
+    if theta is None:
+        x = np.clip(1 - np.abs(rng.normal(0, F.EXTREME_SCALE, n)), 0, 1)
+    else:
+        x = theta * ndtri(0.5 + 0.5 * rng.random(n) * (2 * ndtr(1 / theta) - 1))
+    spoiled = 0.02
+    turnout = 1 - (1 - x) * (1 - tau)
+    share = (tau * nu + x * (1 - tau) + x**alpha * (1 - spoiled - nu) * tau) / turnout
+    hist = F.histogram(turnout, share)
+    hist.spoiled = spoiled
+    p = {"tau": 0.55, "s_tau": 0.08, "nu": 0.5, "s_nu": 0.08, "f_incremental": 0.5}
+    p |= {"f_extreme": 0.5, "theta": theta or 0.1, "alpha": alpha}
+    mass = F.component_masses(hist, p)[component]
+    empirical = hist.counts / hist.n
+    seen = empirical > 0
+    kl = float((empirical[seen] * np.log(empirical[seen] / mass[seen])).sum())
+    # the draws' own noise gives KL ~ (cells - 1) / (2 n) = 4.5e-4
+    assert kl < 2e-3, kl
 
 
 def test_clean_component_is_a_product_of_truncated_normals():
     from scipy.stats import truncnorm
 
-    t, v = np.array([0.3, 0.6]), np.array([0.5, 0.2])
-    clean, _, _ = F.model_density(t, v, dict(TRUE, f_incremental=0.0, f_extreme=0.0))
+    hist = F.histogram(np.array([0.5, 0.6]), np.array([0.5, 0.4]), bins=20)
+    clean, _, _ = F.component_masses(hist, dict(TRUE, f_incremental=0.0, f_extreme=0.0))
+    edges = np.linspace(0, 1, 21)
     a, b = (0 - 0.55) / 0.07, (1 - 0.55) / 0.07
     c, d = (0 - 0.54) / 0.07, (1 - 0.54) / 0.07
-    expected = truncnorm.pdf(t, a, b, 0.55, 0.07) * truncnorm.pdf(v, c, d, 0.54, 0.07)
-    np.testing.assert_allclose(clean, expected, rtol=1e-10)
+    m_t = np.diff(truncnorm.cdf(edges, a, b, 0.55, 0.07))
+    m_v = np.diff(truncnorm.cdf(edges, c, d, 0.54, 0.07))
+    np.testing.assert_allclose(clean, np.outer(m_t, m_v).ravel(), atol=1e-12)
+
+
+def test_fair_corner_probability_against_scipy():
+    from scipy.stats import truncnorm
+
+    p = dict(TRUE, tau=0.8, nu=0.85)
+    expected = truncnorm.sf(0.95, -0.8 / 0.07, 0.2 / 0.07, 0.8, 0.07) * truncnorm.sf(
+        0.95, -0.85 / 0.07, 0.15 / 0.07, 0.85, 0.07
+    )
+    assert F.fair_corner_probability(p, ((1.0, 0.0, 0.0),)) == pytest.approx(expected)
 
 
 def test_fit_recovers_extreme_fraud_and_the_clean_blob():

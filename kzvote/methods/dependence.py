@@ -205,28 +205,38 @@ def regional_excess(t_num, t_den, s_num, s_den, region) -> dict:
     pooled together. Equal to calling :func:`shpilkin_excess` region by region
     (checked in the tests).
     """
+    codes, g = _region_codes(region)
+    return _regional_excess(t_num / t_den, t_den, s_num, s_den - s_num, codes, g, None)
+
+
+def _region_codes(region) -> tuple[np.ndarray, int]:
+    """Region codes with the regions below ``MIN_STATIONS`` stations pooled together."""
     codes = pd.factorize(region)[0]
     sizes = np.bincount(codes)
     codes = np.where(sizes[codes] < MIN_STATIONS, len(sizes), codes)
     codes = pd.factorize(codes)[0]
-    g = int(codes.max()) + 1
-    turnout = t_num / t_den
+    return codes, int(codes.max()) + 1
+
+
+def _regional_excess(turnout, t_den, s_num, others, codes, g, weights) -> dict:
+    """:func:`regional_excess` on prepared arrays; ``weights`` (how many times each
+    station is drawn) gives a bootstrap replicate without copying the arrays."""
+    w = np.ones(len(turnout)) if weights is None else weights
     cell = np.minimum((turnout * 100).astype(np.int64), 99)
-    hist = np.bincount(codes * 100 + cell, weights=t_den, minlength=g * 100).reshape(g, 100)
+    hist = np.bincount(codes * 100 + cell, weights=t_den * w, minlength=g * 100).reshape(g, 100)
     kernel = np.ones(5) / 5
     smooth = np.apply_along_axis(lambda h: np.convolve(h, kernel, mode="same"), 1, hist)
     centre = np.argmax(smooth, axis=1)
     window = np.clip(centre[:, None] + np.arange(-2, 3)[None, :], 0, 99)
     peak_bin = window[np.arange(g), np.argmax(np.take_along_axis(hist, window, axis=1), axis=1)]
     peak = peak_bin / 100 + 0.005
-    others = s_den - s_num
     near = np.abs(turnout - peak[codes]) <= 0.025
-    leader_near = np.bincount(codes, weights=s_num * near, minlength=g)
-    others_near = np.bincount(codes, weights=others * near, minlength=g)
+    leader_near = np.bincount(codes, weights=s_num * near * w, minlength=g)
+    others_near = np.bincount(codes, weights=others * near * w, minlength=g)
     ratio = leader_near / np.maximum(others_near, 1.0)
     high = turnout > peak[codes] + 0.025
-    excess = np.bincount(codes, weights=(s_num - ratio[codes] * others) * high, minlength=g)
-    counts = np.bincount(codes, minlength=g)
+    excess = np.bincount(codes, weights=(s_num - ratio[codes] * others) * high * w, minlength=g)
+    counts = np.bincount(codes, weights=w, minlength=g)
     return {"excess_votes": float(excess[counts >= 20].sum()), "regions": g}
 
 
@@ -236,9 +246,12 @@ def _excess(t_num, t_den, s_num, s_den, region, reasons, ctx) -> StatResult:
     rng = ctx.rng
     n = len(t_num)
     boot = np.empty(BOOTSTRAP)
+    codes, g = _region_codes(region)
+    turnout, others = t_num / t_den, s_den - s_num
     for b in range(BOOTSTRAP):
-        idx = np.sort(rng.integers(0, n, n))
-        boot[b] = regional_excess(t_num[idx], t_den[idx], s_num[idx], s_den[idx], region[idx])[
+        # a resample of the stations, as the number of times each is drawn
+        drawn = np.bincount(rng.integers(0, n, n), minlength=n).astype(float)
+        boot[b] = _regional_excess(turnout, t_den, s_num, others, codes, g, drawn)[
             "excess_votes"
         ]
     from scipy.stats import norm

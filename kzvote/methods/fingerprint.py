@@ -12,31 +12,42 @@ truncated to [0, 1]. With probability ``f_i`` a station gets incremental fraud
 
 Fitting method
 --------------
-Maximum likelihood on the 2D histogram of (T, V): 2 pp cells, or 5 pp cells below 4,000
-stations (a region of a few hundred stations cannot fill 2 pp cells). For ``x = 0`` the
-density is ``phi_tau(T) phi_nu(V)``. For the fraud components the density is an
-integral over ``x``; substituting the clean turnout ``tau`` for ``x``
-(``x = 1 - (1 - T)/(1 - tau)``, ``0 <= tau <= T``) turns it into
+Maximum likelihood on the 2D histogram of (T, V): cells of 3 1/3 pp (30 x 30), or 5 pp
+below 4,000 stations (a region of a few hundred stations cannot fill small cells).
+Each component's probability of each *cell* is computed, not its density at the cell
+centre (the midpoint rule biased alpha from 2.0 to 2.4 on simulations, because the
+fraud components are sharp near the corner):
 
-    f(T, V) = integral h(x(tau)) phi_tau(tau) phi_nu(nu(tau)) J(tau) dtau,
-    J = T / (tau (1 - tau) (1 - x**alpha))
+* clean: products of normal CDF differences (per counting-noise class, below);
+* fraud: for a fraud size ``x``, ``T = 1 - (1 - x)(1 - tau)`` is increasing in the clean
+  turnout, so the turnout cell ``[a, b]`` holds exactly the clean turnouts
+  ``[1 - (1 - a)/(1 - x), 1 - (1 - b)/(1 - x)]`` (a CDF difference); given ``tau`` and
+  ``x`` the share ``V = A + B nu`` is linear in the clean support, so its cells are CDF
+  differences too (with ``A``, ``B`` from the model; switched votes come from the other
+  candidates' *valid* votes, so the share of spoiled ballots enters ``A``). Only ``x``
+  is left to quadrature: atoms at the conditional medians of intervals that are
+  equal-mass quantiles of ``x`` refined where ``1 - x`` is small (where an atom's
+  spread over turnout, ``(1 - x) s_tau``, is narrow), and two representative clean
+  turnouts per (atom, cell).
 
-with ``nu(tau) = (V T - x (1 - tau) - x**alpha tau) / (tau (1 - x**alpha))``, whose
-integrand is smooth on the scale of ``s_tau``, so a 24-point Gauss-Legendre rule over
-``tau`` is accurate. The multinomial log-likelihood of the bin counts is maximised over
-all eight parameters (L-BFGS-B on logit/log scales, two starts); the fair model
-(``f_i = f_e = 0``) is fitted the same way. This uses the whole 2D picture, unlike the
-1D grid searches of some tools, and recovers known parameters on simulations
-(``benchmarks/bench_fingerprint.py``).
+Checked against 4 million draws from the model (theta 0.02-1, alpha 2-3, the extreme
+component): Kullback-Leibler divergence of the cell masses <= 1.3e-3, at the level of
+the draws' own noise (``tests/test_fingerprint.py``). The multinomial log-likelihood of
+the cell counts is maximised over all eight parameters (L-BFGS-B on logit scales, two
+starts); the fair model (``f_i = f_e = 0``) is fitted the same way. This uses the whole
+2D picture, unlike the 1D grid searches of some tools, and recovers known parameters on
+simulations (``benchmarks/bench_fingerprint.py``).
 
 Counting noise: the clean blob is a mixture over four station-size classes, each
 widened by its binomial noise (``s**2 + p (1 - p) mean(1/N)``), so ``s_tau`` and
 ``s_nu`` are the spreads of true turnout and support, and the heavier tails of small
 stations are not mistaken for fraud (without it, clean simulations gave f_i = 0.13).
 
-Uncertainty: 95% intervals from the observed information (numerical Hessian of the
-log-likelihood on the transformed scale, back-transformed). When a fraud component is
-not needed (its likelihood-ratio test has p > 0.05) its interval starts at 0.
+Uncertainty: 95% Wald intervals on the transformed scale from the sandwich covariance
+(numerical Hessian and the stations' scores, see :func:`intervals`), back-transformed.
+When the fraud part is not needed (its likelihood-ratio test has p >= 0.05) the fair
+model is the one selected: f_i and f_e are reported as 0, their intervals start at 0,
+and the unrestricted fit is in ``details.unrestricted_fit``.
 
 Verdict: ``anomaly`` when the fraud part is needed statistically (likelihood-ratio
 test of ``f_i = f_e = 0``; 4 degrees of freedom, conservative for this non-regular
@@ -74,7 +85,7 @@ from kzvote.methods.common import (
 from kzvote.model import StationTable, StatResult
 
 EXTREME_SCALE = 0.075
-BINS = 50  # 2 pp cells from SMALL_SAMPLE stations up
+BINS = 30  # cells of 3 1/3 pp
 SMALL_BINS = 20  # 5 pp cells below it: a few hundred stations cannot fill 2 pp cells
 SMALL_SAMPLE = 4000
 NODES = 24
@@ -107,71 +118,6 @@ def _halfnormal_pdf(x: np.ndarray, scale: float) -> np.ndarray:
     return np.where((x >= 0) & (x <= 1), pdf, 0.0)
 
 
-def model_density(
-    T: np.ndarray, V: np.ndarray, p: dict, cache: dict | None = None
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Densities of (T, V) under each component: clean, incremental, extreme.
-
-    Each is a probability density (not yet weighted by its mixture share). ``cache``
-    (a dict kept with fixed ``T`` and ``V``) reuses the parts whose parameters did not
-    change: the mixture shares change no density and ``theta`` only the incremental
-    one, which is most of a numerical gradient's evaluations. Returned arrays are
-    shared with the cache: do not modify them.
-    """
-    tau, s_tau, nu, s_nu = p["tau"], p["s_tau"], p["nu"], p["s_nu"]
-    noise = p.get("_noise", ((1.0, 0.0, 0.0),))
-    spoiled = p.get("_spoiled", 0.0)
-    cache = {} if cache is None else cache
-    key = (tau, s_tau, nu, s_nu, noise, spoiled)
-    if cache.get("clean_key") != key:
-        clean = np.zeros_like(T)
-        for weight, inv_registered, inv_ballots in noise:
-            # binomial counting noise widens the clean blob more at small stations
-            sd_t = np.sqrt(s_tau**2 + tau * (1 - tau) * inv_registered)
-            sd_v = np.sqrt(s_nu**2 + nu * (1 - nu) * inv_ballots)
-            clean += weight * _truncnorm_pdf(T, tau, sd_t) * _truncnorm_pdf(V, nu, sd_v)
-        cache.update(clean_key=key, clean=clean)
-    clean = cache["clean"]
-    if p["f_incremental"] <= 0 and p["f_extreme"] <= 0:
-        return clean, np.zeros_like(clean), np.zeros_like(clean)
-    fraud_key = key + (p["alpha"],)
-    if cache.get("fraud_key") != fraud_key:
-        cache.update(fraud_key=fraud_key, incremental_key=None)
-        cache.update(_fraud_parts(T, V, tau, s_tau, nu, s_nu, p["alpha"], spoiled))
-    if cache.get("incremental_key") != p["theta"]:
-        incremental = np.zeros_like(clean)
-        density = _halfnormal_pdf(cache["x"], p["theta"]) * cache["common"]
-        incremental[cache["live"]] = density.sum(axis=1)
-        cache.update(incremental_key=p["theta"], incremental=incremental)
-    return clean, cache["incremental"], cache["extreme"]
-
-
-def _fraud_parts(T, V, tau, s_tau, nu, s_nu, alpha, spoiled) -> dict:
-    """The fraud integrand over clean turnout, without the incremental fraud density."""
-    lo = max(0.0, tau - 6.5 * s_tau)
-    live = lo < T  # below the lowest clean turnout no fraud can land
-    T, V = T[live], V[live]
-    hi = np.minimum(T, tau + 6.5 * s_tau)
-    span = np.maximum(hi - lo, 0.0)
-    # nodes in [lo, hi] per point: (points x nodes)
-    t = lo + (span[:, None] * (_GL_X[None, :] + 1) / 2)
-    w = span[:, None] * _GL_W[None, :] / 2
-    Tc, Vc = T[:, None], V[:, None]
-    extreme = np.zeros(len(live))
-    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        one_minus_x = (1 - Tc) / (1 - t)
-        x = np.clip(1 - one_minus_x, 0.0, 1.0)
-        xa = x**alpha
-        # switched votes come from the other candidates' valid votes: a share
-        # (1 - spoiled - nu) of the ballots, when the share is of ballots cast
-        nu_t = (Vc * Tc - x * (1 - t) - xa * (1 - spoiled) * t) / (t * (1 - xa))
-        jac = Tc / (t * (1 - t) * (1 - xa))
-        common = _truncnorm_pdf(t, tau, s_tau) * _truncnorm_pdf(nu_t, nu, s_nu) * jac * w
-        common = np.where(np.isfinite(common) & (t > 0) & (t < 1), common, 0.0)
-        extreme[live] = (_halfnormal_pdf(one_minus_x, EXTREME_SCALE) * common).sum(axis=1)
-    return {"live": live, "x": x, "common": common, "extreme": extreme}
-
-
 @dataclass
 class Histogram:
     counts: np.ndarray  # flattened BINS*BINS
@@ -182,8 +128,12 @@ class Histogram:
     noise: tuple[tuple[float, float, float], ...] = ((1.0, 0.0, 0.0),)
     # spoiled ballots: their share of ballots cast, when the share is of ballots cast
     spoiled: float = 0.0
-    # model_density's cache of the parts whose parameters did not change
+    # component_masses' cache of the parts whose parameters did not change
     cache: dict = field(default_factory=dict, repr=False)
+
+    @property
+    def edges(self) -> np.ndarray:
+        return np.linspace(0, 1, int(round(np.sqrt(len(self.counts)))) + 1)
 
 
 def noise_classes(registered: np.ndarray, ballots: np.ndarray, k: int = 4):
@@ -217,21 +167,175 @@ def bin_probabilities(hist: Histogram, p: dict) -> np.ndarray:
 
 
 def _bin_probabilities(hist: Histogram, p: dict) -> np.ndarray:
-    """Bin probabilities: each component's density at the bin centres, scaled down where
-    the midpoint rule over-counts its mass (the extreme component peaks in the corner,
-    where it over-counts by up to 60% on 2 pp bins), so that each carries its share."""
-    parts = model_density(hist.centres_t, hist.centres_v, p, hist.cache)
+    """Bin probabilities, each component integrated over the cells (not at their centres).
+
+    The midpoint rule biased the fit: on simulated elections it moved alpha from 2.0 to
+    2.4 and put the true parameters ~25 log-likelihood units below the optimum, because
+    the fraud components are sharp near the corner. See :func:`component_masses`.
+    """
+    parts = component_masses(hist, p)
     shares = (max(0.0, 1 - p["f_incremental"] - p["f_extreme"]), p["f_incremental"], p["f_extreme"])
-    cell = 1.0 / len(hist.counts)
-    prob = np.zeros_like(parts[0])
-    for density, share in zip(parts, shares, strict=True):
-        # the grid integral of a density is ~1; where the midpoint rule over-counts a
-        # sharp peak (> 1) scale it down, but never blow up a component that has
-        # (numerically) no mass on the grid
-        integral = max(density.sum() * cell, 1.0)
+    prob = np.zeros(len(hist.counts))
+    for mass, share in zip(parts, shares, strict=True):
         if share > 0:
-            prob += share * density * cell / integral
+            prob += share * mass
     return prob / max(prob.sum(), 1e-300)
+
+
+#: latent-fraud quadrature: equal-mass intervals of x, refined where 1 - x is small
+X_NODES_INCREMENTAL = 32
+#: atoms stop at 1 - x = X_TAIL: beyond it every turnout lands in the last cell
+X_TAIL = 2e-3
+#: log-grid step of the atoms, in units of s_tau / (1 - tau)
+X_STEP = 0.5
+#: representative values per (latent node, turnout cell): conditional quantiles
+TAU_NODES = 2
+#: (x atom, turnout cell) pairs with less mass than this are left out
+MASS_FLOOR = 1e-9
+
+
+def component_masses(hist: Histogram, p: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Probability of each cell under the clean, incremental and extreme components.
+
+    Clean: the product of the two truncated normals' cell masses (normal CDF
+    differences), per counting-noise class. Fraud: for a fraud size ``x`` the turnout
+    ``T = 1 - (1 - x)(1 - tau)`` is increasing in the clean turnout, so the turnout cell
+    ``[a, b]`` holds exactly the clean turnouts ``[1 - (1 - a)/(1 - x), 1 - (1 - b)/(1 -
+    x)]``, whose mass is a CDF difference. Given ``tau`` and ``x``, the share is linear
+    in the clean support ``nu`` (``V = A + B nu``), so its cell masses are CDF differences
+    too. What is left to quadrature: ``x`` (equal-mass nodes of its distribution) and
+    ``tau`` within each turnout cell (a few conditional quantiles). Parts whose
+    parameters did not change come from ``hist.cache``.
+    """
+    tau, s_tau, nu, s_nu = p["tau"], p["s_tau"], p["nu"], p["s_nu"]
+    noise = p.get("_noise", hist.noise)
+    spoiled = p.get("_spoiled", hist.spoiled)
+    cache = hist.cache
+    edges = hist.edges
+    key = ("masses", tau, s_tau, nu, s_nu, noise, spoiled, len(edges))
+    if cache.get("clean_mass_key") != key:
+        from scipy.special import ndtr
+
+        clean = np.zeros((len(edges) - 1, len(edges) - 1))
+        for weight, inv_registered, inv_ballots in noise:
+            # binomial counting noise widens the clean blob more at small stations
+            sd_t = np.sqrt(s_tau**2 + tau * (1 - tau) * inv_registered)
+            sd_v = np.sqrt(s_nu**2 + nu * (1 - nu) * inv_ballots)
+            m_t = np.diff(ndtr((edges - tau) / sd_t))
+            m_v = np.diff(ndtr((edges - nu) / sd_v))
+            clean += weight * np.outer(m_t / max(m_t.sum(), 1e-300), m_v / max(m_v.sum(), 1e-300))
+        cache.update(clean_mass_key=key, clean_mass=clean.ravel())
+    clean = cache["clean_mass"]
+    zero = np.zeros_like(clean)
+    if p["f_incremental"] <= 0 and p["f_extreme"] <= 0:
+        return clean, zero, zero
+    fraud_key = key + (p["alpha"],)
+    if cache.get("extreme_mass_key") != fraud_key:
+        xs, ws = _x_atoms(None, tau, s_tau)
+        extreme = _masses_exact_tau(edges, xs, ws, tau, s_tau, nu, s_nu, p["alpha"], spoiled)
+        cache.update(extreme_mass_key=fraud_key, extreme_mass=extreme)
+    incremental_key = fraud_key + (p["theta"],)
+    if cache.get("incremental_mass_key") != incremental_key:
+        xs, ws = _x_atoms(p["theta"], tau, s_tau)
+        incremental = _masses_exact_tau(edges, xs, ws, tau, s_tau, nu, s_nu, p["alpha"], spoiled)
+        cache.update(incremental_mass_key=incremental_key, incremental_mass=incremental)
+    return clean, cache["incremental_mass"], cache["extreme_mass"]
+
+
+def _x_atoms(theta: float | None, tau: float, s_tau: float) -> tuple[np.ndarray, np.ndarray]:
+    """Atoms (values, masses) of the fraud size x for the turnout quadrature.
+
+    An atom at x spreads over turnout as the clean turnout does, scaled by ``1 - x``;
+    neighbouring atoms must be closer than that spread or the cell masses come out
+    lumpy. The interval edges are the union of equal-mass quantiles of x (where its
+    density is) and a grid even in ``-log(1 - x)`` with steps ``s_tau / (2 (1 - tau))``
+    (where ``1 - x`` is small); each atom sits at its interval's conditional median and
+    carries the interval's exact mass. ``theta`` None is the extreme component
+    (``1 - x ~ |N(0, 0.075)|``).
+    """
+    from scipy.special import ndtr, ndtri
+
+    scale = EXTREME_SCALE if theta is None else theta
+    kept = 2 * ndtr(1 / scale) - 1
+
+    def cdf(x):
+        if theta is None:
+            return 1 - (2 * ndtr((1 - x) / scale) - 1) / kept
+        return (2 * ndtr(x / scale) - 1) / kept
+
+    def quantile(level):
+        if theta is None:
+            return 1 - scale * ndtri(0.5 + 0.5 * (1 - level) * kept)
+        return scale * ndtri(0.5 + 0.5 * level * kept)
+
+    levels = np.arange(1, X_NODES_INCREMENTAL) / X_NODES_INCREMENTAL
+    step = X_STEP * s_tau / max(1 - tau, 0.05)
+    y_max = np.log(1 / X_TAIL)
+    log_grid = 1 - np.exp(-np.arange(step, y_max, step))
+    edges = np.unique(np.clip(np.concatenate([[0.0, 1.0], quantile(levels), log_grid]), 0, 1))
+    edges = edges[edges <= 1 - X_TAIL]
+    edges = np.append(edges, 1.0)
+    c = cdf(edges)
+    masses = np.diff(c)
+    keep = masses > 1e-12
+    mid = quantile(np.clip((c[:-1] + c[1:]) / 2, 0, 1))
+    return np.clip(mid[keep], 0, 1 - 1e-9), masses[keep]
+
+
+def _halfnormal_quantiles(k: int, scale: float) -> np.ndarray:
+    """Midpoint quantiles (in units of ``scale``) of |N(0, scale)| truncated to [0, 1]."""
+    from scipy.special import ndtr, ndtri
+
+    kept = 2 * ndtr(1 / scale) - 1  # mass of [0, 1]
+    u = (np.arange(k) + 0.5) / k
+    return ndtri(0.5 + 0.5 * u * kept)
+
+
+def _masses_exact_tau(edges, xs, ws, tau, s_tau, nu, s_nu, alpha, spoiled) -> np.ndarray:
+    """Cell masses of a fraud component whose size x takes the values ``xs`` with masses
+    ``ws``, exact in the clean turnout; see :func:`component_masses`."""
+    from scipy.special import ndtr, ndtri
+
+    nb = len(edges) - 1
+    xs = np.clip(xs, 0.0, 1 - 1e-9)
+    keep_x = 1 - xs
+    # clean turnouts that land in each turnout cell, per x node: (K, cells)
+    lo = np.clip(1 - (1 - edges[None, :-1]) / keep_x[:, None], 0, 1)
+    hi = np.clip(1 - (1 - edges[None, 1:]) / keep_x[:, None], 0, 1)
+    t_total = ndtr((1 - tau) / s_tau) - ndtr(-tau / s_tau)
+    c_lo = ndtr((lo - tau) / s_tau)
+    c_hi = ndtr((hi - tau) / s_tau)
+    mass = (c_hi - c_lo) / max(t_total, 1e-300) * ws[:, None]
+    k_idx, i_idx = np.nonzero(mass > MASS_FLOOR)
+    if len(k_idx) == 0:
+        return np.zeros(nb * nb)
+    q = (np.arange(TAU_NODES) + 0.5) / TAU_NODES
+    cl, ch = c_lo[k_idx, i_idx][:, None], c_hi[k_idx, i_idx][:, None]
+    t = np.clip(tau + s_tau * ndtri(np.clip(cl + (ch - cl) * q[None, :], 1e-300, 1)), 1e-9, 1)
+    x = np.broadcast_to(xs[k_idx][:, None], t.shape)
+    return _share_masses(edges, x, t, mass[k_idx, i_idx], i_idx, nu, s_nu, alpha, spoiled)
+
+
+def _share_masses(edges, x, t, mass, i_idx, nu, s_nu, alpha, spoiled) -> np.ndarray:
+    """Spread each (turnout cell, mass) over the share cells, given node values of x and
+    the clean turnout (rows x nodes, averaged over the nodes)."""
+    from scipy.special import ndtr
+
+    nb = len(edges) - 1
+    xa = x**alpha
+    turnout = 1 - (1 - x) * (1 - t)
+    slope = t * (1 - xa) / turnout
+    # switched votes come from the other candidates' valid votes: a share
+    # (1 - spoiled - nu) of the ballots, when the share is of ballots cast
+    offset = (x * (1 - t) + xa * (1 - spoiled) * t) / turnout
+    with np.errstate(divide="ignore", invalid="ignore"):
+        nu_edges = (edges[None, None, :] - offset[..., None]) / slope[..., None]
+    nu_edges = np.clip(np.nan_to_num(nu_edges, nan=0.0), 0.0, 1.0)
+    v_total = ndtr((1 - nu) / s_nu) - ndtr(-nu / s_nu)
+    v_mass = np.diff(ndtr((nu_edges - nu) / s_nu), axis=2).mean(axis=1) / max(v_total, 1e-300)
+    weights = np.zeros((nb, len(i_idx)))
+    weights[i_idx, np.arange(len(i_idx))] = mass
+    return (weights @ v_mass).ravel()
 
 
 def log_likelihood(hist: Histogram, p: dict) -> float:
@@ -339,51 +443,85 @@ def start_values(turnout: np.ndarray, share: np.ndarray) -> dict:
 def fit_both(
     turnout: np.ndarray, share: np.ndarray, noise=((1.0, 0.0, 0.0),), spoiled: float = 0.0
 ) -> tuple[Fit, Fit, Histogram]:
-    """Fair fit, then the fraud fit from two starts (best kept)."""
+    """Fair fit, then the fraud fit from two starts (best kept).
+
+    Coarse to fine: the starts are explored on cells twice as wide (a quarter of the
+    work per evaluation), and the fair and the best fraud fit are then refined on the
+    full grid from there.
+    """
     hist = histogram(turnout, share)
     hist.noise = noise
     hist.spoiled = spoiled
+    side = int(round(np.sqrt(len(hist.counts))))
+    coarse = hist
+    if side % 2 == 0 and side >= 20:
+        coarse = histogram(turnout, share, bins=side // 2)
+        coarse.noise = noise
+        coarse.spoiled = spoiled
     start = start_values(turnout, share)
-    fair = fit(hist, start, fair=True)
+    fair = fit(coarse, start, fair=True)
     fits = []
     for f_i, f_e, theta in ((0.05, 0.005, 0.1), (0.3, 0.03, 0.2)):
         if fits and 2 * (fits[0].loglik - fair.loglik) < 10:
             break  # no fraud worth a second look: the second start would find none
         s = dict(fair.params, f_incremental=f_i, f_extreme=f_e, theta=theta, alpha=2.0)
-        fits.append(fit(hist, s, fair=False))
+        fits.append(fit(coarse, s, fair=False))
     best = max(fits, key=lambda f: f.loglik)
+    if coarse is not hist:
+        fair = fit(hist, fair.params, fair=True)
+        best = fit(hist, best.params, fair=False)
     if best.loglik < fair.loglik:  # the fraud model nests the fair one
         best = Fit(dict(fair.params), fair.loglik, _pack(fair.params, False), False)
     return fair, best, hist
 
 
 def intervals(hist: Histogram, best: Fit, step: float = 1e-3) -> dict[str, list[float]]:
-    """95% Wald intervals on the transformed scale from a numerical Hessian."""
+    """95% Wald intervals on the transformed scale, from the sandwich covariance.
+
+    ``H^-1 J H^-1`` with ``H`` the observed information (numerical Hessian of the
+    log-likelihood) and ``J`` the spread of the stations' own scores (``sum over cells
+    of count x score score^T``): it holds when the model is only approximately right
+    (the counting-noise classes, the rounding of counts), where ``H^-1`` alone gave
+    intervals that covered the true f_i in 70% of simulated elections at f_i = 0.6.
+    """
     z = best.z.copy()
     k = len(z)
+    counts = hist.counts
+    seen = counts > 0
+
+    def logp(v):
+        return np.log(np.maximum(bin_probabilities(hist, _unpack(v, False))[seen], 1e-300))
 
     def ll(v):
-        return log_likelihood(hist, _unpack(v, False))
+        return float((counts[seen] * logp(v)).sum())
 
     h = np.zeros((k, k))
-    f0 = ll(z)
+    l0 = logp(z)
+    f0 = float((counts[seen] * l0).sum())
     e = np.eye(k) * step
-    fp = np.array([ll(z + e[i]) for i in range(k)])
-    fm = np.array([ll(z - e[i]) for i in range(k)])
+    lp = [logp(z + e[i]) for i in range(k)]
+    lm = [logp(z - e[i]) for i in range(k)]
+    fp = np.array([float((counts[seen] * x).sum()) for x in lp])
+    fm = np.array([float((counts[seen] * x).sum()) for x in lm])
     for i in range(k):
         h[i, i] = (fp[i] - 2 * f0 + fm[i]) / step**2
         for j in range(i + 1, k):
             fpp = ll(z + e[i] + e[j])
             h[i, j] = h[j, i] = (fpp - fp[i] - fp[j] + f0) / step**2
+    scores = np.stack([(lp[i] - lm[i]) / (2 * step) for i in range(k)])  # (k, cells)
+    w = counts[seen]
+    mean = scores @ w / max(w.sum(), 1.0)
+    spread = (scores * w) @ scores.T - w.sum() * np.outer(mean, mean)
     # Observed information; a direction the data do not determine (a flat or slightly
     # convex log-likelihood) gets a small floor eigenvalue, i.e. a very wide interval,
     # rather than no interval.
     info = -(h + h.T) / 2
-    if np.all(np.isfinite(info)):
+    if np.all(np.isfinite(info)) and np.all(np.isfinite(spread)):
         values, vectors = np.linalg.eigh(info)
         floor = max(values.max(), 1.0) * 1e-8
         values = np.maximum(values, floor)
-        cov = (vectors / values) @ vectors.T
+        inverse = (vectors / values) @ vectors.T
+        cov = inverse @ spread @ inverse
         sd = np.sqrt(np.clip(np.diag(cov), 0, None))
     else:
         sd = np.full(k, np.nan)
@@ -466,14 +604,19 @@ def _fingerprint_result(hist, fair, best, n, reasons, ctx, within_r) -> StatResu
     p_value = float(chi2.sf(lr, 4))
     ci = intervals(hist, best)
     needed = p_value < 0.05
-    for name in ("f_incremental", "f_extreme"):
-        if not needed and ci[name]:
+    estimate = dict(best.params)
+    if not needed:
+        # the fair model is the one selected: its f_i = f_e = 0 are the estimates (the
+        # unrestricted fit's are in details; with a small theta they are not identified,
+        # and on clean simulations they averaged f_i = 0.1)
+        for name in ("f_incremental", "f_extreme"):
             ci[name] = [0.0, max(ci[name][1], best.params[name])]
-    material = (
-        best.params["f_incremental"] >= MATERIAL_F_I or best.params["f_extreme"] >= MATERIAL_F_E
-    )
+            estimate[name] = 0.0
+    material = estimate["f_incremental"] >= MATERIAL_F_I or estimate["f_extreme"] >= MATERIAL_F_E
     signature = within_r >= MIN_WITHIN_CORRELATION
-    details = {name: best.params[name] for name in PARAMS}
+    details = {name: estimate[name] for name in PARAMS}
+    details["unrestricted_fit"] = {name: best.params[name] for name in PARAMS}
+    details["fraud_part_needed"] = bool(needed)
     details.update({f"{name}_interval": ci[name] for name in PARAMS})
     details["fair"] = {name: fair.params[name] for name in ("tau", "s_tau", "nu", "s_nu")}
     details["loglik_fair"] = fair.loglik
@@ -523,14 +666,15 @@ def _fingerprint_result(hist, fair, best, n, reasons, ctx, within_r) -> StatResu
         n=n,
         statistic=lr,
         p_value=p_value,
-        effect=best.params["f_incremental"] + best.params["f_extreme"],
+        effect=estimate["f_incremental"] + estimate["f_extreme"],
         verdict=verdict,
         details=details,
         warnings=tuple(warnings),
         n_excluded=excluded_total(reasons),
         excluded=reasons,
-        method="Klimek et al. (2012) model fitted by maximum likelihood on the 1 pp "
-        "turnout x share histogram; likelihood-ratio test of f_i = f_e = 0 (chi-square, "
+        method="Klimek et al. (2012) model fitted by maximum likelihood on the "
+        "turnout x share histogram (exact cell probabilities); likelihood-ratio test of "
+        "f_i = f_e = 0 (chi-square, "
         "4 df); anomaly needs f_i >= 0.05 or f_e >= 0.005, and turnout and leader share "
         "rising together within regions (r >= 0.05)",
     )
@@ -551,15 +695,30 @@ def _misfit(hist: Histogram, params: dict) -> dict:
     return {"share_misplaced": float(misplaced), "cells": "10 pp"}
 
 
+def fair_corner_probability(p: dict, noise, corner: float = 0.95) -> float:
+    """P(turnout >= corner and share >= corner) under the fair model, exactly (normal
+    CDFs of each counting-noise class, truncated to [0, 1])."""
+    from scipy.special import ndtr
+
+    total = 0.0
+    for weight, inv_registered, inv_ballots in noise:
+        sd_t = np.sqrt(p["s_tau"] ** 2 + p["tau"] * (1 - p["tau"]) * inv_registered)
+        sd_v = np.sqrt(p["s_nu"] ** 2 + p["nu"] * (1 - p["nu"]) * inv_ballots)
+        tails = []
+        for mean, sd in ((p["tau"], sd_t), (p["nu"], sd_v)):
+            inside = ndtr((1 - mean) / sd) - ndtr(-mean / sd)
+            tails.append((ndtr((1 - mean) / sd) - ndtr((corner - mean) / sd)) / inside)
+        total += weight * tails[0] * tails[1]
+    return float(total)
+
+
 def _cluster_result(hist, fair, turnout, share, reasons, ctx) -> StatResult:
     """Stations at >= 95% turnout and >= 95% share against the fitted fair model."""
     from scipy.stats import poisson
 
-    corner = (hist.centres_t >= 0.95) & (hist.centres_v >= 0.95)
-    prob = bin_probabilities(hist, fair.params)
     n = len(turnout)
     observed = int(((turnout >= 0.95) & (share >= 0.95)).sum())
-    model_expected = float(n * prob[corner].sum())
+    model_expected = float(n * fair_corner_probability(fair.params, hist.noise))
     # honest special stations (military units, hospitals, ships) reach the corner too:
     # allow 0.05% of stations before calling a cluster (Poland 2020: see docs)
     allowance = 0.0005 * n
