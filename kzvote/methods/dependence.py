@@ -251,9 +251,7 @@ def _excess(t_num, t_den, s_num, s_den, region, reasons, ctx) -> StatResult:
     for b in range(BOOTSTRAP):
         # a resample of the stations, as the number of times each is drawn
         drawn = np.bincount(rng.integers(0, n, n), minlength=n).astype(float)
-        boot[b] = _regional_excess(turnout, t_den, s_num, others, codes, g, drawn)[
-            "excess_votes"
-        ]
+        boot[b] = _regional_excess(turnout, t_den, s_num, others, codes, g, drawn)["excess_votes"]
     from scipy.stats import norm
 
     lo, hi = np.quantile(boot, [0.025, 0.975])
