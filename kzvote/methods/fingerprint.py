@@ -272,6 +272,8 @@ def _x_atoms(theta: float | None, tau: float, s_tau: float) -> tuple[np.ndarray,
 
     levels = np.arange(1, X_NODES_INCREMENTAL) / X_NODES_INCREMENTAL
     step = X_STEP * s_tau / max(1 - tau, 0.05)
+    if not np.isfinite(step) or step <= 0:
+        raise ValueError(f"fraud-size atoms need finite parameters (tau {tau}, s_tau {s_tau})")
     y_max = np.log(1 / X_TAIL)
     log_grid = 1 - np.exp(-np.arange(step, y_max, step))
     edges = np.unique(np.clip(np.concatenate([[0.0, 1.0], quantile(levels), log_grid]), 0, 1))
@@ -475,23 +477,26 @@ def profile_interval(hist: Histogram, best: Fit, name: str = "f_incremental") ->
 
 
 def start_values(turnout: np.ndarray, share: np.ndarray) -> dict:
-    """Clean-blob start: medians and robust spreads of the lower-turnout stations."""
+    """Clean-blob start: medians and robust spreads of the lower-turnout stations (all
+    stations when they share one turnout)."""
     core = turnout < np.quantile(turnout, 0.75)
-    t, v = turnout[core], share[core]
+    if not core.any():
+        core = np.ones(len(turnout), dtype=bool)
+    v = share[core]
 
     def spread(a):
         return float(max(1.4826 * np.median(np.abs(a - np.median(a))), 0.01))
 
     return {
-        "tau": float(np.median(turnout)),
+        "tau": float(np.clip(np.median(turnout), 0.01, 0.99)),
         "s_tau": spread(turnout),
-        "nu": float(np.median(v)),
+        "nu": float(np.clip(np.median(v), 0.01, 0.99)),
         "s_nu": spread(v),
         "f_incremental": 0.05,
         "f_extreme": 0.005,
         "theta": 0.1,
         "alpha": 2.0,
-    } | ({} if len(t) else {})
+    }
 
 
 def fit_both(
