@@ -54,7 +54,11 @@ def main() -> None:
         print(f"| test | subject | {head} | detected at 80% from |")
         print("|---|---|" + "---|" * len(sizes) + "---|")
         for rec in report["tests"]:
-            power = {p["size"]: p["power"] for p in rec["power"] if p["kind"] == kind}
+            power = {
+                p["size"]: p["power"]
+                for p in rec["power"]
+                if p["kind"] == kind and p["power"] is not None
+            }
             if not power or max(power.values()) < 0.2:
                 continue  # a test that never reacts to this kind is left out of its table
             cells = " | ".join(f"{power.get(s, float('nan')):.2f}" for s in sizes)

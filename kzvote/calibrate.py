@@ -291,7 +291,13 @@ def calibrate(
         record["power"] = [{k: p[k] for k in ("kind", "size", "power", "interval")} for p in rows]
         record["detectable_at_80_percent"] = {
             kind: min(
-                (p["size"] for p in rows if p["kind"] == kind and p["power"] >= 0.8), default=None
+                (
+                    p["size"]
+                    for p in rows
+                    # power is None when every twin at that size was inconclusive
+                    if p["kind"] == kind and p["power"] is not None and p["power"] >= 0.8
+                ),
+                default=None,
             )
             for kind in (inject or {})
         }

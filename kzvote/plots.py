@@ -402,7 +402,9 @@ def save_calibration_plots(data: dict, folder: str | Path) -> list[str]:
         ax = fig.subplots()
         for r in data["tests"]:
             points = sorted(
-                (p["size"], p["power"]) for p in r.get("power", []) if p["kind"] == kind
+                (p["size"], p["power"])
+                for p in r.get("power", [])
+                if p["kind"] == kind and p["power"] is not None
             )
             if points and max(p for _, p in points) > 0.2:
                 xs, ys = zip(*points, strict=True)

@@ -44,6 +44,23 @@ def test_rates_and_intervals_against_scipy():
     assert record["false_alarm_rate"] == 0.0  # no twin was called an anomaly
 
 
+def test_power_survives_twins_that_are_all_inconclusive(monkeypatch):
+    # a test inconclusive on every injected twin has power None: no crash at the end
+    import kzvote.calibrate as C
+
+    def fake(args):
+        _, seed, inject, _ = args
+        verdict = "inconclusive" if inject else "consistent"
+        return [("t", "s", None if inject else 0.5, verdict)]
+
+    monkeypatch.setattr(C, "_twin_results", fake)
+    table = load_stations(CLEAN)
+    data = C.calibrate(table, Params(), sims=3, power_sims=2, inject={"whole_percent": 0.05})
+    (record,) = data["tests"]
+    assert all(p["power"] is None for p in record["power"])
+    assert record["detectable_at_80_percent"] == {"whole_percent": None}
+
+
 def test_false_alarm_rate_counts_verdicts():
     # p < alpha but the verdict kept "consistent" (e.g. the fingerprint's materiality rule)
     runs = [[("t", "s", 0.01, "consistent")], [("t", "s", 0.02, "anomaly")]] + [
