@@ -86,9 +86,8 @@ from kzvote.model import StationTable, StatResult
 
 EXTREME_SCALE = 0.075
 BINS = 30  # cells of 3 1/3 pp
-SMALL_BINS = 20  # 5 pp cells below it: a few hundred stations cannot fill 2 pp cells
+SMALL_BINS = 20  # 5 pp cells below SMALL_SAMPLE: a few hundred stations cannot fill small cells
 SMALL_SAMPLE = 4000
-NODES = 24
 MIN_STATIONS = 300
 MIN_REGISTERED = 100
 MATERIAL_F_I = 0.05
@@ -97,25 +96,6 @@ MATERIAL_F_E = 0.005
 #: within-region correlation the fraud component is reshaping the blob, not fraud.
 MIN_WITHIN_CORRELATION = 0.05
 PARAMS = ("tau", "s_tau", "nu", "s_nu", "f_incremental", "f_extreme", "theta", "alpha")
-_GL_X, _GL_W = np.polynomial.legendre.leggauss(NODES)
-
-
-def _truncnorm_pdf(x: np.ndarray, mu: float, s: float) -> np.ndarray:
-    from scipy.special import ndtr
-
-    mass = ndtr((1 - mu) / s) - ndtr(-mu / s)
-    z = (x - mu) / s
-    pdf = np.exp(-0.5 * z * z) / (s * np.sqrt(2 * np.pi) * max(mass, 1e-300))
-    return np.where((x >= 0) & (x <= 1), pdf, 0.0)
-
-
-def _halfnormal_pdf(x: np.ndarray, scale: float) -> np.ndarray:
-    """|N(0, scale)| truncated to [0, 1]."""
-    from scipy.special import ndtr
-
-    mass = 2 * ndtr(1 / scale) - 1
-    pdf = 2 * np.exp(-0.5 * (x / scale) ** 2) / (scale * np.sqrt(2 * np.pi) * mass)
-    return np.where((x >= 0) & (x <= 1), pdf, 0.0)
 
 
 @dataclass
@@ -284,15 +264,6 @@ def _x_atoms(theta: float | None, tau: float, s_tau: float) -> tuple[np.ndarray,
     keep = masses > 1e-12
     mid = quantile(np.clip((c[:-1] + c[1:]) / 2, 0, 1))
     return np.clip(mid[keep], 0, 1 - 1e-9), masses[keep]
-
-
-def _halfnormal_quantiles(k: int, scale: float) -> np.ndarray:
-    """Midpoint quantiles (in units of ``scale``) of |N(0, scale)| truncated to [0, 1]."""
-    from scipy.special import ndtr, ndtri
-
-    kept = 2 * ndtr(1 / scale) - 1  # mass of [0, 1]
-    u = (np.arange(k) + 0.5) / k
-    return ndtri(0.5 + 0.5 * u * kept)
 
 
 def _masses_exact_tau(edges, xs, ws, tau, s_tau, nu, s_nu, alpha, spoiled) -> np.ndarray:
