@@ -67,8 +67,8 @@ def main() -> None:
         "called anomaly"
     )
     for rec in report["tests"]:
-        runs = rec["sims"] - rec["inconclusive"]
-        if runs == 0:
+        runs = rec["sims"]  # twins with a conclusive result
+        if not runs or rec["interval"] is None:
             continue
         lo, hi = rec["interval"]
         mark = "yes" if rec["calibrated"] else "NO"
