@@ -135,36 +135,37 @@ def _series_mass(n: np.ndarray, p: np.ndarray, step: int, tol: float) -> np.ndar
     k_hi = np.ceil((n * p + 7 * sd) * 100 / n / step) * step
     n_k = ((k_hi - k_lo) / step).astype(np.int64) + 1
     order = np.argsort(n_k, kind="stable")
-    scale = int(round(20 * tol))
     out = np.empty(len(n))
-    start = 0
-    while start < len(order):
-        width = int(n_k[order[min(start + 4096, len(order)) - 1]])
-        rows = order[start : start + max(4096, (1 << 18) // max(width, 1))]
-        start += len(rows)
-        width = int(n_k[rows].max())
+    for start in range(0, len(order), 4096):
+        rows = order[start : start + 4096]
         nn, pp = n[rows][:, None], p[rows][:, None]
-        k = k_lo[rows][:, None] + step * np.arange(width, dtype=float)[None, :]
-        a = np.maximum(np.ceil(nn * (20 * k - scale) / 2000), 0)
-        b = np.minimum(np.floor(nn * (20 * k + scale) / 2000), nn)
+        k = k_lo[rows][:, None] + step * np.arange(int(n_k[rows].max()), dtype=float)[None, :]
+        a, b = _hit_bounds(nn, k, tol)
+        b = np.minimum(b, nn)
         mass = edgeworth_cdf(b, nn, pp) - edgeworth_cdf(a - 1, nn, pp)
         out[rows] = np.where((b >= a) & (k <= 100) & (k >= 0), mass, 0.0).sum(axis=1)
     return out
 
 
+def _hit_bounds(n: np.ndarray, k: np.ndarray, tol: float) -> tuple[np.ndarray, np.ndarray]:
+    """The counts that hit ``k`` percent: ceil(n (k - tol) / 100) .. floor(n (k + tol) /
+    100); both bounds are exact in floating point because n (k +- tol) * 20 is an
+    integer."""
+    scale = int(round(20 * tol))  # tol = 0.05 pp -> 1
+    a = np.maximum(np.ceil(n * (20 * k - scale) / 2000), 0)
+    return a, np.floor(n * (20 * k + scale) / 2000)
+
+
 def _interval_mass(cdf, n, first, last, step, tol) -> np.ndarray:
     """Sum over multiples k of ``step`` of P(100 m / n within tol of k), from the CDF.
 
-    The counts that hit k are ceil(n (k - tol) / 100) .. floor(n (k + tol) / 100); both
-    bounds are exact in floating point because n (k +- tol) * 20 is an integer.
+    The counts that hit k come from :func:`_hit_bounds`.
     """
-    scale = int(round(20 * tol))  # tol = 0.05 pp -> 1
     k_lo = np.floor(first * 100 / n / step) * step
     k_hi = np.ceil(last * 100 / n / step) * step
     n_k = int(((k_hi - k_lo) / step).max()) + 1
     k = k_lo + step * np.arange(n_k, dtype=float)[None, :]
-    a = np.ceil(n * (20 * k - scale) / 2000)
-    b = np.floor(n * (20 * k + scale) / 2000)
+    a, b = _hit_bounds(n, k, tol)
     a = np.maximum(a, first)
     b = np.minimum(b, np.minimum(last, n))
     w = cdf.shape[1] - 1
