@@ -191,3 +191,22 @@ def test_regional_excess_equals_region_by_region_estimates():
     assert regional_excess(t_num, t_den, s_num, s_den, region)["excess_votes"] == pytest.approx(
         by_hand, rel=1e-9
     )
+
+
+def test_bootstrap_weights_equal_an_explicit_resample():
+    # the excess bootstrap counts how often each station is drawn instead of copying the
+    # drawn rows: the same replicate as regional_excess on the repeated rows
+    from kzvote.methods.dependence import _region_codes, _regional_excess, regional_excess
+
+    frame, _ = simulate(Scenario(stations=3000, regions=4, f_incremental=0.2), seed=9)
+    t_num = frame["ballots_issued"].to_numpy(float)
+    t_den = frame["registered"].to_numpy(float)
+    s_num = frame["Amanat"].to_numpy(float)
+    s_den = frame["ballots_cast"].to_numpy(float)
+    region = frame["region"].to_numpy()
+    idx = np.random.default_rng(3).integers(0, len(t_num), len(t_num))
+    drawn = np.bincount(idx, minlength=len(t_num)).astype(float)
+    codes, g = _region_codes(region)
+    weighted = _regional_excess(t_num / t_den, t_den, s_num, s_den - s_num, codes, g, drawn)
+    copied = regional_excess(t_num[idx], t_den[idx], s_num[idx], s_den[idx], region[idx])
+    assert weighted["excess_votes"] == pytest.approx(copied["excess_votes"], rel=1e-9)
