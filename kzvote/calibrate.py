@@ -192,15 +192,21 @@ def _twin_results(args) -> list[tuple[str, str, float | None, str]]:
     ]
 
 
-def _run(model, seeds, inject, params, pool, progress):
+def _ignore_interrupt() -> None:
+    """Worker initialiser: Ctrl-C is the parent's to handle (it keeps finished twins)."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _run(model, seeds, inject, params, pool, progress, out: list) -> None:
+    """Run the twins of ``seeds``, appending each result to ``out`` as it finishes."""
     tasks = [(model, s, inject, params) for s in seeds]
     results = pool.imap(_twin_results, tasks) if pool is not None else map(_twin_results, tasks)
-    out = []
     for result in results:
         out.append(result)
         if progress:
             progress(1)
-    return out
 
 
 def _rate_interval(k: int, n: int) -> list[float]:
@@ -256,51 +262,54 @@ def calibrate(
         import multiprocessing as mp
 
         # one pool for the whole run: spawning workers per injected size costs seconds each
-        pool = mp.get_context("spawn").Pool(jobs)
+        pool = mp.get_context("spawn").Pool(jobs, initializer=_ignore_interrupt)
+    clean: list = []
+    injected_runs: list[tuple[str, float, list]] = []
+    interrupted = False
     try:
-        clean = _run(model, [int(s) for s in seeds[:sims]], None, params, pool, progress)
-        power = []
+        _run(model, [int(s) for s in seeds[:sims]], None, params, pool, progress, clean)
         offset = sims
         for kind, size in (inject or {}).items():
             for fraction in SWEEP:
-                injected = size * fraction
                 twin_seeds = [int(s) for s in seeds[offset : offset + power_sims]]
                 offset += power_sims
-                runs = _run(model, twin_seeds, {kind: injected}, params, pool, progress)
-                for record in _summarise(runs, params.alpha):
-                    power.append(
-                        {
-                            "kind": kind,
-                            "size": injected,
-                            "test": record["test"],
-                            "subject": record["subject"],
-                            "sims": record["sims"],
-                            "power": record["false_positive_rate"],
-                            "interval": record["interval"],
-                        }
-                    )
+                runs: list = []
+                injected_runs.append((kind, size * fraction, runs))
+                _run(model, twin_seeds, {kind: size * fraction}, params, pool, progress, runs)
+    except KeyboardInterrupt:
+        # keep what finished: a long run stopped by hand still reports its twins so far
+        interrupted = True
+        if pool is not None:
+            pool.terminate()
     finally:
         if pool is not None:
             pool.close()
             pool.join()
+    power = []
+    for kind, injected, runs in injected_runs:
+        for record in _summarise(runs, params.alpha):
+            power.append(
+                {
+                    "kind": kind,
+                    "size": injected,
+                    "test": record["test"],
+                    "subject": record["subject"],
+                    "sims": record["sims"],
+                    "power": record["false_positive_rate"],
+                    "interval": record["interval"],
+                    "called_anomaly": record["false_alarm_rate"],
+                }
+            )
     tests = _summarise(clean, params.alpha)
+    keep = ("kind", "size", "sims", "power", "interval", "called_anomaly")
     for record in tests:
         rows = [
             p for p in power if p["test"] == record["test"] and p["subject"] == record["subject"]
         ]
-        record["power"] = [{k: p[k] for k in ("kind", "size", "power", "interval")} for p in rows]
-        record["detectable_at_80_percent"] = {
-            kind: min(
-                (
-                    p["size"]
-                    for p in rows
-                    # power is None when every twin at that size was inconclusive
-                    if p["kind"] == kind and p["power"] is not None and p["power"] >= 0.8
-                ),
-                default=None,
-            )
-            for kind in (inject or {})
-        }
+        record["power"] = [{k: p[k] for k in keep} for p in rows]
+        # power is None when every twin at a size was inconclusive
+        record["detectable_at_80_percent"] = _smallest(rows, inject, "power")
+        record["called_at_80_percent"] = _smallest(rows, inject, "called_anomaly")
     return {
         "schema_version": SCHEMA_VERSION,
         "kzvote_version": __version__,
@@ -326,8 +335,57 @@ def calibrate(
             "leader_share": model.shares[:, model.leader].tolist(),
             "concentration": model.concentration.tolist(),
         },
+        "complete": not interrupted,
+        "twins_run": len(clean) + sum(len(runs) for _, _, runs in injected_runs),
+        "battery": _battery(clean, injected_runs),
         "tests": tests,
         "injections": {k: INJECTIONS[k] for k in (inject or {})},
+    }
+
+
+def _smallest(rows: list[dict], inject: dict | None, key: str) -> dict[str, float | None]:
+    """Per injected kind, the smallest size at which ``key`` reaches 0.8 (None: never)."""
+    return {
+        kind: min(
+            (p["size"] for p in rows if p["kind"] == kind and p[key] is not None and p[key] >= 0.8),
+            default=None,
+        )
+        for kind in (inject or {})
+    }
+
+
+def _battery(clean: list, injected_runs: list) -> dict[str, Any]:
+    """How often the battery as a whole called anything an anomaly (national results).
+
+    On clean twins this is the chance that an honest election like the user's gets at
+    least one 'anomaly' somewhere in the national report; on injected twins, the chance
+    that the manipulation is flagged by at least one test.
+    """
+
+    def rate(runs):
+        if not runs:
+            return None, None
+        k = sum(any(v == "anomaly" for *_, v in run) for run in runs)
+        return k / len(runs), _rate_interval(k, len(runs))
+
+    false_alarm, interval = rate(clean)
+    power = []
+    for kind, size, runs in injected_runs:
+        called, ci = rate(runs)
+        power.append(
+            {
+                "kind": kind,
+                "size": size,
+                "sims": len(runs),
+                "called_anomaly": called,
+                "interval": ci,
+            }
+        )
+    return {
+        "sims": len(clean),
+        "false_alarm_rate": false_alarm,
+        "interval": interval,
+        "power": power,
     }
 
 

@@ -366,12 +366,15 @@ def calibrate(
                 table,
                 params,
                 sims=sims,
+                power_sims=power_sims,
                 inject=injections,
                 jobs=jobs,
                 progress=lambda k: bar.advance(task, k),
             )
     else:
-        data = run_calibration(table, params, sims=sims, inject=injections, jobs=jobs)
+        data = run_calibration(
+            table, params, sims=sims, power_sims=power_sims, inject=injections, jobs=jobs
+        )
     if not no_plots:
         from kzvote.plots import save_calibration_plots
 
@@ -385,6 +388,12 @@ def calibrate(
             sys.stdout.write(text)
         else:
             write_atomic(json_path, text, inputs=[file])
+    if not data["complete"]:
+        _console(stderr=True).print(
+            f"[yellow]interrupted: the report covers the {data['twins_run']} of {total} twins "
+            "that finished[/yellow]"
+        )
+        raise typer.Exit(130)
 
 
 SWEEP_FRACTIONS = (0.125, 0.25, 0.5, 1.0)

@@ -111,6 +111,10 @@ def test_tiny_calibration_through_the_cli(tmp_path):
     assert either["sims"] == 3 and len(either["null_p_values"]) == 3
     assert {"false_positive_rate", "interval", "power", "detectable_at_80_percent"} <= set(either)
     assert records[("arithmetic", "valid_invalid_mismatch")]["false_positive_rate"] == 0.0
+    # --power-sims reaches the computation (it was once dropped and the default 3 used)
+    assert {p["sims"] for p in either["power"]} == {2}
+    assert [row["sims"] for row in data["battery"]["power"]] == [2, 2, 2, 2]
+    assert data["complete"] is True and data["twins_run"] == 3 + 4 * 2
     assert len(data["plots"]) == 2
     analysed = runner.invoke(
         app,
@@ -148,3 +152,49 @@ def test_false_positive_rates_on_a_small_file():
     assert sum(calibrated) >= len(calibrated) - 3, [
         (r["test"], r["subject"], r["false_positive_rate"]) for r in records if not r["calibrated"]
     ]
+
+
+def test_battery_rate_counts_twins_with_any_anomaly():
+    from kzvote.calibrate import _battery
+
+    clean = [
+        [("a", "s", 0.5, "consistent"), ("b", "s", 0.001, "anomaly")],
+        [("a", "s", 0.5, "consistent"), ("b", "s", 0.3, "consistent")],
+        [("a", "s", 0.01, "anomaly"), ("b", "s", 0.001, "anomaly")],  # one twin, counted once
+        [("a", "s", None, "inconclusive")],
+    ]
+    injected = [("whole_percent", 0.05, clean[:3])]
+    battery = _battery(clean, injected)
+    assert battery["false_alarm_rate"] == pytest.approx(2 / 4)
+    ci = binomtest(2, 4).proportion_ci(0.95)
+    assert battery["interval"] == pytest.approx([ci.low, ci.high])
+    assert battery["power"][0]["called_anomaly"] == pytest.approx(2 / 3)
+
+
+def test_interrupted_run_keeps_the_twins_that_finished(monkeypatch, tmp_path):
+    # Ctrl-C during a long run: the report covers the finished twins, says it is
+    # incomplete, is still written, and the exit code is 130
+    import kzvote.calibrate as C
+
+    calls = []
+
+    def fake(args):
+        calls.append(args[1])
+        if len(calls) > 5:
+            raise KeyboardInterrupt
+        return [("t", "s", 0.01 * len(calls), "consistent")]
+
+    monkeypatch.setattr(C, "_twin_results", fake)
+    table = load_stations(CLEAN)
+    data = C.calibrate(table, Params(), sims=4, power_sims=2, inject={"invented": 0.1})
+    assert data["complete"] is False and data["twins_run"] == 5
+    (record,) = data["tests"]
+    assert record["sims"] == 4
+    assert [p["sims"] for p in record["power"]] == [1]  # the first injected size, half done
+    calls.clear()
+    out = tmp_path / "cal.json"
+    args = ["calibrate", CLEAN, "--sims", "8", "--jobs", "1", "-q", "--no-plots"]
+    result = runner.invoke(app, [*args, "--json", str(out)])
+    assert result.exit_code == 130
+    saved = json.loads(out.read_text())
+    assert saved["complete"] is False and saved["tests"][0]["sims"] == 5

@@ -352,7 +352,7 @@ def calibration_renderable(data: dict[str, Any]) -> Group:
         table.add_column(col)
     inject = list(params["inject"])
     for kind in inject:
-        table.add_column(f"80% power at\n{kind}")
+        table.add_column(f"80% detected at\n{kind}")
     for record in data["tests"]:
         rate = record["false_positive_rate"]
         interval = record["interval"]
@@ -370,14 +370,44 @@ def calibration_renderable(data: dict[str, Any]) -> Group:
             "-" if record.get("false_alarm_rate") is None else f"{record['false_alarm_rate']:.3f}",
         ]
         for kind in inject:
-            size = record.get("detectable_at_80_percent", {}).get(kind)
-            cells.append("not reached" if size is None else f"{size:g}")
+            by_p = record.get("detectable_at_80_percent", {}).get(kind)
+            called = record.get("called_at_80_percent", {}).get(kind)
+            cells.append(
+                f"p<alpha {'-' if by_p is None else f'{by_p:g}'}; "
+                f"called {'-' if called is None else f'{called:g}'}"
+            )
         table.add_row(*cells)
     note = Text(
         "A test marked NO rejects clean twins of this election more (or less) often than "
         "alpha: treat its verdict here with care, or use analyze --calibrated. 'called "
         "anomaly' is how often the verdict (after adjustment and, for the fingerprint, the "
-        "materiality rules) said anomaly on a clean twin.",
+        "materiality rules) said anomaly on a clean twin. '80% detected at': the smallest "
+        "injected size at which the test's p < alpha (p<alpha) or its verdict (called) in "
+        "80% of injected twins; for a test marked NO only 'called' means anything.",
         style="dim",
     )
-    return Group(table, note)
+    parts: list[Any] = [table]
+    battery = data.get("battery") or {}
+    if battery.get("false_alarm_rate") is not None:
+        low, high = battery["interval"]
+        line = Text(
+            f"Whole battery: at least one national 'anomaly' on "
+            f"{battery['false_alarm_rate']:.1%} of {battery['sims']} clean twins "
+            f"[{low:.1%}, {high:.1%}]."
+        )
+        for row in battery.get("power", []):
+            if row["called_anomaly"] is not None:
+                line.append(
+                    f" {row['kind']}={row['size']:g}: {row['called_anomaly']:.0%} of "
+                    f"{row['sims']} injected twins flagged."
+                )
+        parts.append(line)
+    parts.append(note)
+    if not data.get("complete", True):
+        parts.append(
+            Text(
+                f"Interrupted: only the {data['twins_run']} twins that finished are counted.",
+                style="bold yellow",
+            )
+        )
+    return Group(*parts)
