@@ -4,7 +4,8 @@
 
 Prints one row per national test and subject: false-positive rate with its 95%
 interval, whether it is calibrated, and for each injected kind the power at every
-injected size and the smallest size detected in 80% of twins.
+injected size (p < alpha and verdict 'anomaly') and the smallest size detected in 80%
+of twins, with the whole battery's rate of at least one anomaly.
 """
 
 from __future__ import annotations
@@ -15,9 +16,7 @@ from pathlib import Path
 
 
 def _size(kind: str, size: float) -> str:
-    if kind == "stuffing_extreme":
-        return f"{size:.4f}".rstrip("0")
-    return f"{size:.3f}".rstrip("0")
+    return f"{size:.4g}"
 
 
 def main() -> None:
@@ -40,6 +39,14 @@ def main() -> None:
             f"| `{rec['test']}` | {rec['subject']} | {rec['false_positive_rate']:.3f} "
             f"[{lo:.3f}, {hi:.3f}] | {mark} | {rec.get('false_alarm_rate', 0):.3f} |"
         )
+    battery = report.get("battery") or {}
+    if battery.get("false_alarm_rate") is not None:
+        lo, hi = battery["interval"]
+        print()
+        print(
+            f"Whole battery: at least one national anomaly on {battery['false_alarm_rate']:.3f} "
+            f"[{lo:.3f}, {hi:.3f}] of {battery['sims']} clean twins."
+        )
     for kind in kinds:
         sizes = sorted(
             {p["size"] for r in report["tests"] for p in r["power"] if p["kind"] == kind}
@@ -47,23 +54,57 @@ def main() -> None:
         if not sizes:
             continue
         print()
-        print(f"Power against `{kind}` (share of twins flagged at each injected size):")
+        print(
+            f"Against `{kind}`: share of injected twins with p < alpha / called anomaly, "
+            "at each injected size:"
+        )
         print()
         head = " | ".join(_size(kind, s) for s in sizes)
-        print(f"| test | subject | {head} | detected at 80% from |")
+        print(f"| test | subject | {head} | 80% from (p / called) |")
         print("|---|---|" + "---|" * len(sizes) + "---|")
+        whole = {
+            p["size"]: p["called_anomaly"]
+            for p in battery.get("power", [])
+            if p["kind"] == kind and p["called_anomaly"] is not None
+        }
+        if whole:
+            cells = " | ".join(f"- / {whole[s]:.2f}" if s in whole else "" for s in sizes)
+            first = None
+            for s in reversed(sizes):  # the smallest size from which it stays >= 0.8
+                if whole.get(s, 0) < 0.8:
+                    break
+                first = s
+            print(f"| **whole battery** | any test | {cells} | - / {_shown(kind, first)} |")
         for rec in report["tests"]:
-            power = {
-                p["size"]: p["power"]
-                for p in rec["power"]
-                if p["kind"] == kind and p["power"] is not None
-            }
-            if not power or max(power.values()) < 0.2:
+            rows = {p["size"]: p for p in rec["power"] if p["kind"] == kind}
+            values = [
+                v
+                for p in rows.values()
+                for v in (p["power"], p.get("called_anomaly"))
+                if v is not None
+            ]
+            if not values or max(values) < 0.2:
                 continue  # a test that never reacts to this kind is left out of its table
-            cells = " | ".join(f"{power.get(s, float('nan')):.2f}" for s in sizes)
-            smallest = rec["detectable_at_80_percent"].get(kind)
-            shown = _size(kind, smallest) if smallest is not None else "not at these sizes"
-            print(f"| `{rec['test']}` | {rec['subject']} | {cells} | {shown} |")
+            cells = " | ".join(_cell(rows.get(s)) for s in sizes)
+            by_p = _shown(kind, rec["detectable_at_80_percent"].get(kind))
+            called = _shown(kind, rec.get("called_at_80_percent", {}).get(kind))
+            if rec["calibrated"] is False:
+                by_p = "(uncalibrated)"
+            print(f"| `{rec['test']}` | {rec['subject']} | {cells} | {by_p} / {called} |")
+
+
+def _shown(kind: str, size: float | None) -> str:
+    return _size(kind, size) if size is not None else "not reached"
+
+
+def _cell(row: dict | None) -> str:
+    if row is None:
+        return ""
+
+    def fmt(value):
+        return "-" if value is None else f"{value:.2f}"
+
+    return f"{fmt(row['power'])} / {fmt(row.get('called_anomaly'))}"
 
 
 if __name__ == "__main__":

@@ -344,14 +344,21 @@ def calibrate(
 
 
 def _smallest(rows: list[dict], inject: dict | None, key: str) -> dict[str, float | None]:
-    """Per injected kind, the smallest size at which ``key`` reaches 0.8 (None: never)."""
-    return {
-        kind: min(
-            (p["size"] for p in rows if p["kind"] == kind and p[key] is not None and p[key] >= 0.8),
-            default=None,
-        )
-        for kind in (inject or {})
-    }
+    """Per injected kind, the smallest size from which ``key`` stays at 0.8 or more.
+
+    "From which": at that size and every larger size tried, so that one lucky small
+    size among noisy estimates does not count as detection (None: not reached).
+    """
+    out: dict[str, float | None] = {}
+    for kind in inject or {}:
+        rates = sorted(((p["size"], p[key]) for p in rows if p["kind"] == kind), reverse=True)
+        smallest = None
+        for size, rate in rates:
+            if rate is None or rate < 0.8:
+                break
+            smallest = size
+        out[kind] = smallest
+    return out
 
 
 def _battery(clean: list, injected_runs: list) -> dict[str, Any]:

@@ -401,17 +401,28 @@ def save_calibration_plots(data: dict, folder: str | Path) -> list[str]:
         fig = _figure(8, 5)
         ax = fig.subplots()
         for r in data["tests"]:
+            # a miscalibrated test's p < alpha rate says nothing: show its verdict instead
+            key = "called_anomaly" if r.get("calibrated") is False else "power"
             points = sorted(
-                (p["size"], p["power"])
+                (p["size"], p[key])
                 for p in r.get("power", [])
-                if p["kind"] == kind and p["power"] is not None
+                if p["kind"] == kind and p.get(key) is not None
             )
             if points and max(p for _, p in points) > 0.2:
                 xs, ys = zip(*points, strict=True)
-                ax.plot(xs, ys, marker="o", label=f"{r['test']} / {r['subject']}"[:40])
+                label = f"{r['test']} / {r['subject']}"[:36]
+                ax.plot(xs, ys, marker="o", label=label + (" (called)" if key != "power" else ""))
+        battery = sorted(
+            (p["size"], p["called_anomaly"])
+            for p in (data.get("battery") or {}).get("power", [])
+            if p["kind"] == kind and p["called_anomaly"] is not None
+        )
+        if battery:
+            xs, ys = zip(*battery, strict=True)
+            ax.plot(xs, ys, color="black", linewidth=2.5, label="whole battery (called)")
         ax.axhline(0.8, color="#999999", linestyle="--")
         ax.set_xlabel(f"injected {kind}")
-        ax.set_ylabel("power")
+        ax.set_ylabel("share of injected twins flagged")
         ax.set_ylim(0, 1.02)
         ax.legend(fontsize=6)
         paths.append(_save(fig, out, f"calibration_power_{kind}"))

@@ -198,3 +198,17 @@ def test_interrupted_run_keeps_the_twins_that_finished(monkeypatch, tmp_path):
     assert result.exit_code == 130
     saved = json.loads(out.read_text())
     assert saved["complete"] is False and saved["tests"][0]["sims"] == 5
+
+
+def test_detectable_size_needs_detection_at_every_larger_size():
+    from kzvote.calibrate import _smallest
+
+    def row(size, rate):
+        return {"kind": "k", "size": size, "power": rate}
+
+    # one lucky small size (0.9 at 1/8) with a miss at 1/4 does not count
+    rows = [row(0.00625, 0.9), row(0.0125, 0.5), row(0.025, 0.85), row(0.05, 1.0)]
+    assert _smallest(rows, {"k": 0.05}, "power") == {"k": 0.025}
+    rows = [row(0.025, 0.95), row(0.05, None)]  # inconclusive at the top: not reached
+    assert _smallest(rows, {"k": 0.05}, "power") == {"k": None}
+    assert _smallest([row(0.05, 0.79)], {"k": 0.05}, "power") == {"k": None}

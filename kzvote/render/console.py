@@ -352,7 +352,7 @@ def calibration_renderable(data: dict[str, Any]) -> Group:
         table.add_column(col)
     inject = list(params["inject"])
     for kind in inject:
-        table.add_column(f"80% detected at\n{kind}")
+        table.add_column(f"80% at {kind}\n(p<alpha / called)")
     for record in data["tests"]:
         rate = record["false_positive_rate"]
         interval = record["interval"]
@@ -373,17 +373,20 @@ def calibration_renderable(data: dict[str, Any]) -> Group:
             by_p = record.get("detectable_at_80_percent", {}).get(kind)
             called = record.get("called_at_80_percent", {}).get(kind)
             cells.append(
-                f"p<alpha {'-' if by_p is None else f'{by_p:g}'}; "
-                f"called {'-' if called is None else f'{called:g}'}"
+                "-"
+                if by_p is None and called is None
+                else f"{'-' if by_p is None else f'{by_p:g}'} / "
+                f"{'-' if called is None else f'{called:g}'}"
             )
         table.add_row(*cells)
     note = Text(
         "A test marked NO rejects clean twins of this election more (or less) often than "
         "alpha: treat its verdict here with care, or use analyze --calibrated. 'called "
         "anomaly' is how often the verdict (after adjustment and, for the fingerprint, the "
-        "materiality rules) said anomaly on a clean twin. '80% detected at': the smallest "
-        "injected size at which the test's p < alpha (p<alpha) or its verdict (called) in "
-        "80% of injected twins; for a test marked NO only 'called' means anything.",
+        "materiality rules) said anomaly on a clean twin. '80% at': the smallest injected "
+        "size at which the test's p < alpha, or its verdict said anomaly (called), in 80% of "
+        "injected twins ('-': not at the sizes tried); for a test marked NO only 'called' "
+        "means anything.",
         style="dim",
     )
     parts: list[Any] = [table]
