@@ -338,6 +338,7 @@ def calibrate(
         "complete": not interrupted,
         "twins_run": len(clean) + sum(len(runs) for _, _, runs in injected_runs),
         "battery": _battery(clean, injected_runs),
+        "range_check": _range_check(tests, params.alpha),
         "tests": tests,
         "injections": {k: INJECTIONS[k] for k in (inject or {})},
     }
@@ -359,6 +360,29 @@ def _smallest(rows: list[dict], inject: dict | None, key: str) -> dict[str, floa
             smallest = size
         out[kind] = smallest
     return out
+
+
+def _range_check(tests: list[dict], alpha: float) -> dict[str, Any]:
+    """Which tests fall outside their acceptance range, and how many would by chance.
+
+    Each acceptance range holds a perfectly calibrated test's rate 95% of the time, so
+    with dozens of tests a few fall outside by chance alone; ``expected_outside`` is that
+    number (the sum of each range's exact binomial miss probability at alpha). The tests
+    share twins, so it is a guide, not a test.
+    """
+    from scipy.stats import binom
+
+    checked = [r for r in tests if r["calibrated"] is not None and r["test"] != "arithmetic"]
+    expected = 0.0
+    for r in checked:
+        n = r["sims"]
+        low, high = binom.ppf(0.025, n, alpha), binom.ppf(0.975, n, alpha)
+        expected += float(binom.cdf(low - 1, n, alpha) + binom.sf(high, n, alpha))
+    return {
+        "checked": len(checked),
+        "outside": [f"{r['test']} / {r['subject']}" for r in checked if not r["calibrated"]],
+        "expected_outside": expected,
+    }
 
 
 def _battery(clean: list, injected_runs: list) -> dict[str, Any]:

@@ -212,3 +212,26 @@ def test_detectable_size_needs_detection_at_every_larger_size():
     rows = [row(0.025, 0.95), row(0.05, None)]  # inconclusive at the top: not reached
     assert _smallest(rows, {"k": 0.05}, "power") == {"k": None}
     assert _smallest([row(0.05, 0.79)], {"k": 0.05}, "power") == {"k": None}
+
+
+def test_range_check_expects_a_few_misses_by_chance():
+    # 40 perfectly calibrated tests of 200 twins: each range misses with its exact
+    # binomial probability (scipy), about 0.05 each; a Monte Carlo of the count agrees
+    from scipy.stats import binom
+
+    from kzvote.calibrate import _range_check
+
+    rng = np.random.default_rng(1)
+    runs = [
+        [(f"t{j}", "s", float(rng.random()), "consistent") for j in range(40)] for _ in range(200)
+    ]
+    tests = _summarise(runs, 0.05)
+    check = _range_check(tests, 0.05)
+    assert check["checked"] == 40
+    lo, hi = binom.ppf(0.025, 200, 0.05), binom.ppf(0.975, 200, 0.05)
+    miss = binom.cdf(lo - 1, 200, 0.05) + binom.sf(hi, 200, 0.05)
+    assert check["expected_outside"] == pytest.approx(40 * miss)
+    rates = rng.binomial(200, 0.05, size=(20000, 40))
+    monte_carlo = ((rates < lo) | (rates > hi)).sum(axis=1).mean()
+    assert check["expected_outside"] == pytest.approx(monte_carlo, rel=0.03)
+    assert len(check["outside"]) == sum(not r["calibrated"] for r in tests)

@@ -405,6 +405,16 @@ def calibration_renderable(data: dict[str, Any]) -> Group:
                     f"{row['sims']} injected twins flagged."
                 )
         parts.append(line)
+    check = data.get("range_check")
+    if check and check["checked"]:
+        outside = check["outside"]
+        parts.append(
+            Text(
+                f"{len(outside)} of {check['checked']} tests outside their 95% range around "
+                f"alpha ({check['expected_outside']:.1f} expected by chance if all were "
+                "calibrated)" + (": " + ", ".join(outside) if outside else "."),
+            )
+        )
     parts.append(note)
     if not data.get("complete", True):
         parts.append(
