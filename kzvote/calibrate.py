@@ -192,6 +192,12 @@ def _twin_results(args) -> list[tuple[str, str, float | None, str]]:
     ]
 
 
+def twin_count(sims: int, power_sims: int | None, inject: dict | None) -> tuple[int, int]:
+    """(twins per injected size, twins in the whole run): power_sims defaults to min(sims, 50)."""
+    per_size = min(sims, 50) if power_sims is None else power_sims
+    return per_size, sims + per_size * len(SWEEP) * len(inject or {})
+
+
 def _ignore_interrupt() -> None:
     """Worker initialiser: Ctrl-C is the parent's to handle (it keeps finished twins)."""
     import signal
@@ -253,10 +259,8 @@ def calibrate(
             raise KzvoteError("bad_option", f"--inject {kind}={size}: the size must be in (0, 1]")
     leader = table.leader(params.leader)
     model = fit_fair_model(table, leader)
-    power_sims = min(sims, 50) if power_sims is None else power_sims
-    seeds = np.random.SeedSequence(params.seed).generate_state(
-        sims + power_sims * len(SWEEP) * len(inject or {})
-    )
+    power_sims, total = twin_count(sims, power_sims, inject)
+    seeds = np.random.SeedSequence(params.seed).generate_state(total)
     pool = None
     if jobs > 1:
         import multiprocessing as mp

@@ -324,6 +324,7 @@ def calibrate(
     Example: kzvote calibrate stations.csv --sims 200 --inject whole_percent=0.05 --json cal.json
     """
     from kzvote.calibrate import calibrate as run_calibration
+    from kzvote.calibrate import twin_count
     from kzvote.model import KzvoteError
     from kzvote.outputs import write_atomic
     from kzvote.render import console as view
@@ -353,8 +354,7 @@ def calibrate(
     )
     params.validate()
     table = _load(file, map_options, mapping, encoding, delimiter, sheet)
-    per_size = min(sims, 50) if power_sims is None else power_sims
-    total = sims + per_size * len(SWEEP_FRACTIONS) * len(injections)
+    _, total = twin_count(sims, power_sims, injections)
     to_stdout = json_path == "-"
     show = not quiet and sys.stderr.isatty()
     if show:
@@ -394,9 +394,6 @@ def calibrate(
             "that finished[/yellow]"
         )
         raise typer.Exit(130)
-
-
-SWEEP_FRACTIONS = (0.125, 0.25, 0.5, 1.0)
 
 
 def _file_row(data: dict) -> dict:
