@@ -69,11 +69,7 @@ def main() -> None:
         }
         if whole:
             cells = " | ".join(f"- / {whole[s]:.2f}" if s in whole else "" for s in sizes)
-            first = None
-            for s in reversed(sizes):  # the smallest size from which it stays >= 0.8
-                if whole.get(s, 0) < 0.8:
-                    break
-                first = s
+            first = battery.get("called_at_80_percent", {}).get(kind)
             print(f"| **whole battery** | any test | {cells} | - / {_shown(kind, first)} |")
         for rec in report["tests"]:
             rows = {p["size"]: p for p in rec["power"] if p["kind"] == kind}

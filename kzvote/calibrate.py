@@ -416,11 +416,13 @@ def _battery(clean: list, injected_runs: list) -> dict[str, Any]:
                 "interval": ci,
             }
         )
+    kinds = dict.fromkeys(kind for kind, _, _ in injected_runs)
     return {
         "sims": len(clean),
         "false_alarm_rate": false_alarm,
         "interval": interval,
         "power": power,
+        "called_at_80_percent": _smallest(power, kinds, "called_anomaly"),
     }
 
 

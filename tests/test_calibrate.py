@@ -169,6 +169,7 @@ def test_battery_rate_counts_twins_with_any_anomaly():
     ci = binomtest(2, 4).proportion_ci(0.95)
     assert battery["interval"] == pytest.approx([ci.low, ci.high])
     assert battery["power"][0]["called_anomaly"] == pytest.approx(2 / 3)
+    assert battery["called_at_80_percent"] == {"whole_percent": None}
 
 
 def test_interrupted_run_keeps_the_twins_that_finished(monkeypatch, tmp_path):
