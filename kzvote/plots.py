@@ -379,6 +379,8 @@ def save_compare_plots(official: StationTable, data: dict, folder: str | Path) -
 
 def save_calibration_plots(data: dict, folder: str | Path) -> list[str]:
     """False-positive rates with intervals against alpha; power curves per injection."""
+    from matplotlib import colormaps
+
     out = make_output_dir(folder)
     records = [r for r in data["tests"] if r["false_positive_rate"] is not None]
     paths = []
@@ -400,6 +402,7 @@ def save_calibration_plots(data: dict, folder: str | Path) -> list[str]:
     for kind in data["parameters"]["inject"]:
         fig = _figure(8, 5)
         ax = fig.subplots()
+        ax.set_prop_cycle(color=list(colormaps["tab20"].colors))
         for r in data["tests"]:
             # a miscalibrated test's p < alpha rate says nothing: show its verdict instead
             key = "called_anomaly" if r.get("calibrated") is False else "power"
@@ -421,7 +424,14 @@ def save_calibration_plots(data: dict, folder: str | Path) -> list[str]:
             xs, ys = zip(*battery, strict=True)
             ax.plot(xs, ys, color="black", linewidth=2.5, label="whole battery (called)")
         ax.axhline(0.8, color="#999999", linestyle="--")
-        ax.set_xlabel(f"injected {kind}")
+        sizes = sorted(
+            {p["size"] for r in data["tests"] for p in r.get("power", []) if p["kind"] == kind}
+        )
+        ax.set_xscale("log", base=2)  # the sweep halves the size
+        if sizes:
+            ax.set_xticks(sizes, [f"{s:g}" for s in sizes])
+            ax.minorticks_off()
+        ax.set_xlabel(f"injected {kind} (log scale)")
         ax.set_ylabel("share of injected twins flagged")
         ax.set_ylim(0, 1.02)
         ax.legend(fontsize=6)
