@@ -380,7 +380,7 @@ def _range_check(tests: list[dict], alpha: float) -> dict[str, Any]:
     expected = 0.0
     for r in checked:
         n = r["sims"]
-        low, high = binom.ppf(0.025, n, alpha), binom.ppf(0.975, n, alpha)
+        low, high = (round(rate * n) for rate in _acceptance(alpha, n))
         expected += float(binom.cdf(low - 1, n, alpha) + binom.sf(high, n, alpha))
     return {
         "checked": len(checked),
