@@ -144,14 +144,25 @@ def test_bad_injection_is_a_clear_error():
 
 @pytest.mark.slow
 def test_false_positive_rates_on_a_small_file():
+    # the whole battery on 200 clean twins of a 2,000-station file (~5 min on 2 cores;
+    # measured: 3 structural tests and a conservative excess outside their ranges, no
+    # integer or digit test outside, battery false alarms 2.5%)
+    from scipy.stats import binomtest as exact
+
     table = load_stations(CLEAN)
-    data = calibrate(table, Params(tests=("integer_percent", "digits")), sims=200, jobs=2)
-    records = [r for r in data["tests"] if r["sims"] >= 100]
-    calibrated = [r["calibrated"] for r in records]
-    # ~20 records, each miscalibrated by chance 5% of the time
-    assert sum(calibrated) >= len(calibrated) - 3, [
-        (r["test"], r["subject"], r["false_positive_rate"]) for r in records if not r["calibrated"]
-    ]
+    data = calibrate(table, Params(), sims=200, jobs=2)
+    structural = {"fingerprint", "high_turnout_cluster", "turnout_share_dependence"}
+    check = data["range_check"]
+    outside = [name for name in check["outside"] if name.split(" / ")[0] not in structural]
+    # ~1 of ~30 calibrated tests outside by chance (expected_outside); allow 3 more
+    assert len(outside) <= check["expected_outside"] + 3, outside
+    records = {(r["test"], r["subject"]): r for r in data["tests"]}
+    # a regional-bloc misfit must never make the fingerprint's verdict fire on clean data
+    assert records[("fingerprint", "leader")]["false_alarm_rate"] <= 0.02
+    # Holm over the battery: at least one anomaly on a clean twin at most 5% of the time
+    battery = data["battery"]
+    k = round(battery["false_alarm_rate"] * battery["sims"])
+    assert exact(k, battery["sims"], 0.05, alternative="greater").pvalue > 0.01, k
 
 
 def test_battery_rate_counts_twins_with_any_anomaly():
