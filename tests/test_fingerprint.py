@@ -173,15 +173,22 @@ def test_poland_has_no_fingerprint_anomaly(round_):
     assert [r.test for r in report.results if r.verdict == "anomaly"] == []
 
 
+def _stuffed_regions():
+    """Turnout and leader-share parts of a 4-region election with incremental stuffing."""
+    frame, _ = simulate(Scenario(stations=3000, regions=4, f_incremental=0.2), seed=9)
+    return (
+        frame["ballots_issued"].to_numpy(float),
+        frame["registered"].to_numpy(float),
+        frame["Amanat"].to_numpy(float),
+        frame["ballots_cast"].to_numpy(float),
+        frame["region"].to_numpy(),
+    )
+
+
 def test_regional_excess_equals_region_by_region_estimates():
     from kzvote.methods.dependence import regional_excess
 
-    frame, _ = simulate(Scenario(stations=3000, regions=4, f_incremental=0.2), seed=9)
-    t_num = frame["ballots_issued"].to_numpy(float)
-    t_den = frame["registered"].to_numpy(float)
-    s_num = frame["Amanat"].to_numpy(float)
-    s_den = frame["ballots_cast"].to_numpy(float)
-    region = frame["region"].to_numpy()
+    t_num, t_den, s_num, s_den, region = _stuffed_regions()
     by_hand = sum(
         shpilkin_excess(
             t_num[region == r], t_den[region == r], s_num[region == r], s_den[region == r]
@@ -198,12 +205,7 @@ def test_bootstrap_weights_equal_an_explicit_resample():
     # drawn rows: the same replicate as regional_excess on the repeated rows
     from kzvote.methods.dependence import _region_codes, _regional_excess, regional_excess
 
-    frame, _ = simulate(Scenario(stations=3000, regions=4, f_incremental=0.2), seed=9)
-    t_num = frame["ballots_issued"].to_numpy(float)
-    t_den = frame["registered"].to_numpy(float)
-    s_num = frame["Amanat"].to_numpy(float)
-    s_den = frame["ballots_cast"].to_numpy(float)
-    region = frame["region"].to_numpy()
+    t_num, t_den, s_num, s_den, region = _stuffed_regions()
     idx = np.random.default_rng(3).integers(0, len(t_num), len(t_num))
     drawn = np.bincount(idx, minlength=len(t_num)).astype(float)
     codes, g = _region_codes(region)
