@@ -332,6 +332,9 @@ def compare_renderable(data: dict[str, Any]) -> Group:
     return Group(*parts)
 
 
+DETECTED = ("detectable_at_80_percent", "called_at_80_percent")  # by p < alpha, by verdict
+
+
 def calibration_renderable(data: dict[str, Any]) -> Group:
     """False-positive rate per test, with the power sweep when there is one."""
     params = data["parameters"]
@@ -370,23 +373,18 @@ def calibration_renderable(data: dict[str, Any]) -> Group:
             "-" if record.get("false_alarm_rate") is None else f"{record['false_alarm_rate']:.3f}",
         ]
         for kind in inject:
-            by_p = record.get("detectable_at_80_percent", {}).get(kind)
-            called = record.get("called_at_80_percent", {}).get(kind)
-            cells.append(
-                "-"
-                if by_p is None and called is None
-                else f"{'-' if by_p is None else f'{by_p:g}'} / "
-                f"{'-' if called is None else f'{called:g}'}"
-            )
+            sizes = [record.get(key, {}).get(kind) for key in DETECTED]
+            shown = ["-" if size is None else f"{size:g}" for size in sizes]
+            cells.append("-" if sizes == [None, None] else " / ".join(shown))
         table.add_row(*cells)
     note = Text(
         "A test marked NO rejects clean twins of this election more (or less) often than "
         "alpha: treat its verdict here with care, or use analyze --calibrated. 'called "
         "anomaly' is how often the verdict (after adjustment and, for the fingerprint, the "
         "materiality rules) said anomaly on a clean twin. '80% at': the smallest injected "
-        "size at which the test's p < alpha, or its verdict said anomaly (called), in 80% of "
-        "injected twins ('-': not at the sizes tried); for a test marked NO only 'called' "
-        "means anything.",
+        "size from which the test's p < alpha, or its verdict said anomaly (called), in 80% "
+        "of injected twins at every larger size tried ('-': not reached); for a test marked "
+        "NO only 'called' means anything.",
         style="dim",
     )
     parts: list[Any] = [table]
