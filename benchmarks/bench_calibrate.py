@@ -28,12 +28,16 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--sims", type=int, default=100)
     parser.add_argument("--file", default=str(DEFAULT))
-    parser.add_argument("--json", default="calibrate-russia2011.json")
+    parser.add_argument("--json", help="keep the report here (default: a temporary folder)")
     parser.add_argument("--jobs", type=int, default=2)
     opts = parser.parse_args()
     if not Path(opts.file).exists():
         print(f"SKIP: {opts.file} not found (the real data live in ../shared/realdata)")
         return
+    if opts.json is None:
+        import tempfile
+
+        opts.json = str(Path(tempfile.mkdtemp(prefix="kzvote-bench-")) / "calibrate.json")
     command = [
         sys.executable,
         "-m",
@@ -63,7 +67,7 @@ def main() -> None:
     )
     report = json.loads(Path(opts.json).read_text(encoding="utf-8"))
     print(
-        f"{'test':<22}{'subject':<34}{'runs':>5} {'FPR':>6}  interval        calibrated  "
+        f"{'test':<26}{'subject':<34}{'runs':>5} {'FPR':>6}  interval        calibrated  "
         "called anomaly"
     )
     for rec in report["tests"]:
@@ -73,10 +77,17 @@ def main() -> None:
         lo, hi = rec["interval"]
         mark = "yes" if rec["calibrated"] else "NO"
         print(
-            f"{rec['test']:<22}{rec['subject'][:33]:<34}{runs:>5} "
+            f"{rec['test']:<26}{rec['subject'][:33]:<34}{runs:>5} "
             f"{rec['false_positive_rate']:>6.3f}  [{lo:.3f}, {hi:.3f}]  {mark:<10}  "
             f"{rec.get('false_alarm_rate', 0):.3f}"
         )
+    battery, check = report["battery"], report["range_check"]
+    lo, hi = battery["interval"]
+    print(
+        f"whole battery: at least one national anomaly on {battery['false_alarm_rate']:.3f} "
+        f"[{lo:.3f}, {hi:.3f}] of clean twins; {len(check['outside'])} of {check['checked']} "
+        f"tests outside their range ({check['expected_outside']:.1f} expected by chance)"
+    )
 
 
 if __name__ == "__main__":
