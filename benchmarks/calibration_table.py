@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 
 
-def _size(kind: str, size: float) -> str:
+def _size(size: float) -> str:
     return f"{size:.4g}"
 
 
@@ -59,7 +59,7 @@ def main() -> None:
             "at each injected size:"
         )
         print()
-        head = " | ".join(_size(kind, s) for s in sizes)
+        head = " | ".join(_size(s) for s in sizes)
         print(f"| test | subject | {head} | 80% from (p / called) |")
         print("|---|---|" + "---|" * len(sizes) + "---|")
         whole = {
@@ -70,7 +70,7 @@ def main() -> None:
         if whole:
             cells = " | ".join(f"- / {whole[s]:.2f}" if s in whole else "" for s in sizes)
             first = battery.get("called_at_80_percent", {}).get(kind)
-            print(f"| **whole battery** | any test | {cells} | - / {_shown(kind, first)} |")
+            print(f"| **whole battery** | any test | {cells} | - / {_shown(first)} |")
         for rec in report["tests"]:
             rows = {p["size"]: p for p in rec["power"] if p["kind"] == kind}
             values = [
@@ -82,15 +82,15 @@ def main() -> None:
             if not values or max(values) < 0.2:
                 continue  # a test that never reacts to this kind is left out of its table
             cells = " | ".join(_cell(rows.get(s)) for s in sizes)
-            by_p = _shown(kind, rec["detectable_at_80_percent"].get(kind))
-            called = _shown(kind, rec.get("called_at_80_percent", {}).get(kind))
+            by_p = _shown(rec["detectable_at_80_percent"].get(kind))
+            called = _shown(rec.get("called_at_80_percent", {}).get(kind))
             if rec["calibrated"] is False:
                 by_p = "(uncalibrated)"
             print(f"| `{rec['test']}` | {rec['subject']} | {cells} | {by_p} / {called} |")
 
 
-def _shown(kind: str, size: float | None) -> str:
-    return _size(kind, size) if size is not None else "not reached"
+def _shown(size: float | None) -> str:
+    return _size(size) if size is not None else "not reached"
 
 
 def _cell(row: dict | None) -> str:
