@@ -17,7 +17,7 @@ import time
 
 import numpy as np
 
-from kzvote.io import table_from_frame
+from kzvote.reading import table_from_frame
 from kzvote.methods.common import Context
 from kzvote.methods.fingerprint import fingerprint_tests
 from kzvote.simulate import Scenario, simulate

@@ -18,7 +18,7 @@ from collections import defaultdict
 import numpy as np
 from scipy.stats import binomtest
 
-from kzvote.io import table_from_frame
+from kzvote.reading import table_from_frame
 from kzvote.methods.common import Context
 from kzvote.methods.integers import integer_percent
 from kzvote.simulate import Scenario, simulate

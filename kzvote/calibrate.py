@@ -167,7 +167,7 @@ def draw_twin(model: FairModel, rng: np.random.Generator, inject: dict[str, floa
 
 def _twin_results(args) -> list[tuple[str, str, float | None, str]]:
     """Worker: draw one twin, run the battery, keep (test, subject, p, verdict)."""
-    from kzvote.io import table_from_frame
+    from kzvote.reading import table_from_frame
 
     model, seed, inject, params = args
     rng = np.random.default_rng(seed)

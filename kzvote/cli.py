@@ -137,8 +137,7 @@ def main_callback(
 
 
 def _load(path: str, map_options, mapping, encoding, delimiter, sheet, **kwargs):
-    from kzvote.io import load_stations
-    from kzvote.schema import parse_map_options
+    from kzvote.reading import load_stations, parse_map_options
 
     overrides = parse_map_options(map_options, mapping)
     return load_stations(

@@ -13,7 +13,6 @@ from typing import Any
 import numpy as np
 
 from kzvote import SCHEMA_VERSION, __version__
-from kzvote.integrity import summarise_findings
 from kzvote.methods.observers import (
     Matched,
     compare_values,
@@ -23,6 +22,7 @@ from kzvote.methods.observers import (
     observer_votes,
 )
 from kzvote.model import KzvoteError, StationTable
+from kzvote.reading import summarise_findings
 from kzvote.suite import Params, _rng, finalise
 
 MODES = ("exact", "lower-bound")

@@ -120,13 +120,19 @@ class Mapping:
     ignored: tuple[str, ...] = ()
     notes: tuple[str, ...] = ()
     long_format: bool = False
+    #: why each ignored column is not a field or a candidate
+    ignored_reasons: dict[str, str] = field(default_factory=dict)
+    #: the plausibility check's objections, kept when the user passed --force
+    warnings: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "fields": {k: list(v) for k, v in self.fields.items()},
             "candidates": dict(self.candidates),
             "ignored": list(self.ignored),
+            "ignored_reasons": dict(self.ignored_reasons),
             "notes": list(self.notes),
+            "warnings": list(self.warnings),
             "long_format": self.long_format,
         }
 
@@ -156,6 +162,11 @@ class StationTable:
         Boolean DataFrame (stations x identity checks): which protocol identity each
         station fails, with NaN-free ``checked_<code>`` columns saying where the check
         could be made.
+    aggregate
+        Boolean array: rows that are not one polling station (electronic voting, a
+        total row). They count in the totals; ``usable`` leaves them out of the tests.
+    extras
+        Reported values that are not counts, by name (``turnout`` as a fraction).
     """
 
     path: str
@@ -169,6 +180,8 @@ class StationTable:
     exclusion_codes: dict[str, pd.Series] = field(default_factory=dict)
     flags: pd.DataFrame | None = None
     source: dict[str, Any] = field(default_factory=dict)
+    aggregate: np.ndarray | None = None
+    extras: dict[str, np.ndarray] = field(default_factory=dict)
 
     @property
     def n_stations(self) -> int:
@@ -217,17 +230,25 @@ class StationTable:
             },
             flags=None if self.flags is None else self.flags[mask].reset_index(drop=True),
             source=self.source,
+            aggregate=None if self.aggregate is None else self.aggregate[mask],
+            extras={k: v[mask] for k, v in self.extras.items()},
         )
 
-    def usable(self, needs: tuple[str, ...]) -> tuple[np.ndarray, dict[str, int]]:
+    def usable(
+        self, needs: tuple[str, ...], *, aggregates: bool = False
+    ) -> tuple[np.ndarray, dict[str, int]]:
         """Stations whose ``needs`` fields are present and not marked bad.
 
         Returns the boolean mask and the count of excluded stations by reason.
-        ``needs`` may hold canonical count fields and ``"votes"``.
+        ``needs`` may hold canonical count fields and ``"votes"``. Aggregate rows
+        (electronic voting, totals) are left out unless ``aggregates`` is true.
         """
         n = self.n_stations
         ok = np.ones(n, dtype=bool)
         reasons: dict[str, int] = {}
+        if not aggregates and self.aggregate is not None and self.aggregate.any():
+            ok &= ~self.aggregate
+            reasons["aggregate_row"] = int(self.aggregate.sum())
         for name in needs:
             if name == "votes":
                 present = np.isfinite(self.votes).all(axis=1)

@@ -241,7 +241,7 @@ def analyze(table: StationTable, params: Params, calibration: dict | None = None
 
 def report_dict(report: Report) -> dict[str, Any]:
     """The JSON layout of a report (keys documented in the README)."""
-    from kzvote.integrity import summarise_findings
+    from kzvote.reading import summarise_findings
 
     return {
         "schema_version": SCHEMA_VERSION,

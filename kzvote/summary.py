@@ -52,8 +52,9 @@ def summarise(table: StationTable, leader: str, *, by_region: bool = True) -> di
 
 
 def _totals(table: StationTable, leader: str) -> dict:
-    t_num, t_den, ok_t, _ = turnout_parts(table)
-    s_num, s_den, ok_s, _ = leader_share_parts(table, leader)
+    # totals count every row, aggregate rows (electronic voting) included
+    t_num, t_den, ok_t, _ = turnout_parts(table, aggregates=True)
+    s_num, s_den, ok_s, _ = leader_share_parts(table, leader, aggregates=True)
     votes_ok = np.isfinite(table.votes).all(axis=1)
     if table.bad is not None:
         votes_ok &= ~table.bad["votes"].to_numpy()
@@ -66,8 +67,10 @@ def _totals(table: StationTable, leader: str) -> dict:
     turnout = (
         float(t_num[ok_t].sum() / t_den[ok_t].sum()) if ok_t.any() and t_den[ok_t].sum() else None
     )
+    aggregate = 0 if table.aggregate is None else int(table.aggregate.sum())
     return {
-        "stations": table.n_stations,
+        "stations": table.n_stations - aggregate,
+        "aggregate_rows": aggregate,
         **counts,
         "turnout": turnout,
         "turnout_basis": "ballots_issued" if table.has("ballots_issued") else "ballots_cast",

@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 from kzvote.calibrate import _summarise, calibrate, draw_twin, empirical_pvalues, fit_fair_model
 from kzvote.cli import app
-from kzvote.io import load_stations
+from kzvote.reading import load_stations
 from kzvote.model import StatResult
 from kzvote.suite import Params
 

@@ -125,7 +125,7 @@ def test_bad_option_values_exit_2(tmp_path):
     assert result.exit_code == 2
 
 
-@pytest.mark.parametrize("module", ["kzvote.methods.integers", "kzvote.suite", "kzvote.io"])
+@pytest.mark.parametrize("module", ["kzvote.methods.integers", "kzvote.suite", "kzvote.reading"])
 def test_computation_does_not_import_presentation(module):
     code = (
         f"import sys, {module}; "

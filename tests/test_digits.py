@@ -10,7 +10,7 @@ import pytest
 from conftest import realdata
 from scipy.stats import binom, chisquare
 
-from kzvote.io import load_stations, table_from_frame
+from kzvote.reading import load_stations, table_from_frame
 from kzvote.methods.common import Context
 from kzvote.methods.digits import (
     _labels,
@@ -20,7 +20,7 @@ from kzvote.methods.digits import (
     kernel_moments,
     second_digit,
 )
-from kzvote.schema import parse_map_options
+from kzvote.reading import parse_map_options
 from kzvote.simulate import Scenario, simulate
 
 

@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 from conftest import realdata
 
-from kzvote.io import load_stations, table_from_frame
+from kzvote.reading import load_stations, table_from_frame
 from kzvote.methods import fingerprint as F
 from kzvote.methods.common import Context
 from kzvote.methods.dependence import _wls_slope, shpilkin_excess
-from kzvote.schema import parse_map_options
+from kzvote.reading import parse_map_options
 from kzvote.simulate import Scenario, _klimek_x, _truncnorm, simulate
 from kzvote.suite import Params, analyze
 

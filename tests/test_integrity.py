@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from kzvote.io import load_stations
+from kzvote.reading import load_stations
 
 HEADER = "station_id,region,registered,ballots_issued,ballots_cast,valid,invalid,A,B\n"
 

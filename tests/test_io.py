@@ -13,9 +13,9 @@ import pandas as pd
 import pytest
 from conftest import CANONICAL, realdata
 
-from kzvote.io import load_stations, parse_counts, sniff_delimiter
+from kzvote.reading import load_stations, parse_counts, sniff_delimiter
 from kzvote.model import KzvoteError
-from kzvote.schema import parse_map_options
+from kzvote.reading import parse_map_options
 
 
 def test_canonical_file_loads_with_no_options(write):

@@ -8,7 +8,7 @@ import string
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from kzvote.io import load_stations
+from kzvote.reading import load_stations
 from kzvote.model import KzvoteError
 
 cell = st.one_of(

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from kzvote.io import load_stations
+from kzvote.reading import load_stations
 from kzvote.model import KzvoteError
-from kzvote.schema import candidate_name, field_for_header, parse_map_options
+from kzvote.reading import parse_map_options
+from kzvote.reading.vocabulary import candidate_name, field_for_header
 
 
 @pytest.mark.parametrize(

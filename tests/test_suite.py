@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from conftest import SAMPLES
 
-from kzvote.io import load_stations
+from kzvote.reading import load_stations
 from kzvote.model import StatResult
 from kzvote.render.jsonout import dumps
 from kzvote.suite import Params, adjust_pvalues, analyze, finalise, report_dict

@@ -62,14 +62,15 @@ def inconclusive(
     )
 
 
-def turnout_parts(table: StationTable):
+def turnout_parts(table: StationTable, *, aggregates: bool = False):
     """Numerator (ballots issued, else cast), registered, usable mask, exclusions.
 
     Turnout follows Kobak et al.: ballots issued / registered, falling back to
-    ballots cast / registered when the file has no issued count.
+    ballots cast / registered when the file has no issued count. Aggregate rows
+    (electronic voting, totals) count only with ``aggregates`` (totals, not tests).
     """
     numerator_field = "ballots_issued" if table.has("ballots_issued") else "ballots_cast"
-    ok, reasons = table.usable(("registered", numerator_field))
+    ok, reasons = table.usable(("registered", numerator_field), aggregates=aggregates)
     registered = table.column("registered")
     numerator = table.column(numerator_field)
     with np.errstate(invalid="ignore"):
@@ -80,10 +81,10 @@ def turnout_parts(table: StationTable):
     return numerator, registered, ok, reasons
 
 
-def leader_share_parts(table: StationTable, leader: str):
+def leader_share_parts(table: StationTable, leader: str, *, aggregates: bool = False):
     """Leader votes, ballots cast (else valid), usable mask, exclusions."""
     denominator_field = "ballots_cast" if table.has("ballots_cast") else "valid"
-    ok, reasons = table.usable((denominator_field, "votes"))
+    ok, reasons = table.usable((denominator_field, "votes"), aggregates=aggregates)
     denominator = table.column(denominator_field)
     numerator = table.candidate_votes(leader)
     with np.errstate(invalid="ignore"):

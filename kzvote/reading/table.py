@@ -1,4 +1,4 @@
-"""Build the canonical station table and check its arithmetic.
+"""Build the canonical station table from parsed columns and check its arithmetic.
 
 Every check is vectorised over stations and yields :class:`Finding` rows with a stable
 code, the file line, the column, the value and a severity:
@@ -16,14 +16,25 @@ code, the file line, the column, the value and a severity:
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import re
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
 
 from kzvote.model import COUNT_FIELDS, Finding, Mapping, StationTable
+from kzvote.reading.numbers import MISSING_TOKENS, ParsedColumn, parse_percent
+from kzvote.reading.source import RawTable, short
 
 FINDING_CAP = 10_000
+#: A station this many times the 99th percentile of registered voters is an aggregate.
+AGGREGATE_FACTOR = 10
+#: Words in a station's id, district or region that mark electronic or remote voting.
+_AGGREGATE_WORDS = re.compile(
+    r"\b(?:электронн|дистанцион|электронд|remote\b|electronic\b|online\b|internet\b)"
+    r"|\b(?:итого|всего по|total|барлыгы|барлығы|жиыны|жиынтығы)\b",
+    re.IGNORECASE,
+)
 
 #: code -> (severity, the fields it makes unusable, explanation)
 CHECKS: dict[str, tuple[str, tuple[str, ...], str]] = {
@@ -51,6 +62,13 @@ CHECKS: dict[str, tuple[str, tuple[str, ...], str]] = {
     "issued_below_cast": ("warning", (), "more ballots in the boxes than were issued"),
     "valid_invalid_mismatch": ("warning", (), "valid + invalid differs from ballots cast"),
     "candidate_sum_mismatch": ("warning", (), "the candidates' votes do not add up to valid"),
+    "aggregate_row": (
+        "warning",
+        (),
+        "an aggregate row (electronic or remote voting, a total, no station number, or far "
+        "larger than any station): counted in the totals, kept out of the station-level tests",
+    ),
+    "bad_turnout_value": ("warning", (), "a reported turnout is not a percentage"),
 }
 
 
@@ -64,13 +82,7 @@ def _sum_columns(parsed: dict, headers: tuple[str, ...], n: int) -> tuple[np.nda
     return total, missing
 
 
-def build_table(
-    raw,
-    parsed: dict,
-    mapping: Mapping,
-    *,
-    cell_findings: Callable,
-) -> StationTable:
+def build_table(raw: RawTable, parsed: dict[str, ParsedColumn], mapping: Mapping) -> StationTable:
     """Assemble a :class:`StationTable` from parsed columns and run the integrity checks."""
     frame = raw.frame
     n = len(frame)
@@ -121,7 +133,7 @@ def build_table(
         notes += [f"{h}: {parsed[h].note}" for h in headers if parsed[h].note]
         for header in headers:
             column = parsed[header]
-            findings += cell_findings(column, header, frame[header], lines, (name,), station_id)
+            findings += _cell_findings(column, header, frame[header], lines, (name,), station_id)
             for code in np.unique(column.codes[column.bad]):
                 mark(name, column.bad & (column.codes == code), str(code))
         findings += _row_findings(
@@ -135,7 +147,7 @@ def build_table(
         votes[:, j] = column.values
         if column.note:
             notes.append(f"{header}: {column.note}")
-        findings += cell_findings(column, header, frame[header], lines, ("votes",), station_id)
+        findings += _cell_findings(column, header, frame[header], lines, ("votes",), station_id)
         for code in np.unique(column.codes[column.bad]):
             mark("votes", column.bad & (column.codes == code), str(code))
 
@@ -227,40 +239,47 @@ def build_table(
                 ("valid", "votes"),
             )
 
-    key = ids["region"] + "\x1f" + ids["district"] + "\x1f" + ids["station_id"]
-    if mapping.fields.get("station_id"):
-        dup_any = key.duplicated(keep=False).to_numpy()
-        if dup_any.any():
-            numbers = pd.DataFrame(np.column_stack([np.column_stack(list(counts.values())), votes]))
-            numbers = numbers.fillna(-1.0)
-            numbers.insert(0, "key", key.to_numpy())
-            same = numbers.duplicated(keep="first").to_numpy()  # identical copy of an earlier row
-            conflicting_keys = set(key[dup_any & ~numbers.duplicated(keep=False).to_numpy()])
-            conflict = key.isin(conflicting_keys).to_numpy()
-            identical = same & ~conflict
-            flags["duplicate_station"] = conflict
-            flags["checked_duplicate_station"] = np.ones(n, dtype=bool)
-            for field_name in bad:
-                mark(field_name, conflict, "duplicate_station")
-                mark(field_name, identical, "duplicate_identical")
-            findings += _row_findings(
-                "duplicate_station",
-                conflict,
-                lines,
-                station_id,
-                header_of("station_id"),
-                station_id,
-                (),
-            )
-            findings += _row_findings(
-                "duplicate_identical",
-                identical,
-                lines,
-                station_id,
-                header_of("station_id"),
-                station_id,
-                (),
-            )
+    has_id = bool(mapping.fields.get("station_id"))
+    empty_id = (
+        pd.Series(station_id).astype(str).str.strip().str.casefold().isin(MISSING_TOKENS).to_numpy()
+        if has_id
+        else np.zeros(n, dtype=bool)
+    )
+    if has_id:
+        _duplicates(ids, counts, votes, empty_id, mark, bad, flags, findings, lines, header_of)
+
+    aggregate, why = _aggregate_rows(ids, counts["registered"], empty_id, has_id)
+    if aggregate.any():
+        findings += _row_findings(
+            "aggregate_row",
+            aggregate,
+            lines,
+            station_id,
+            header_of("station_id") if has_id else header_of("registered"),
+            why,
+            (),
+        )
+        notes.append(
+            f"{int(aggregate.sum())} aggregate rows (electronic or remote voting, totals, "
+            "no station number, or far larger than any station): counted in the totals, "
+            "kept out of the station-level tests"
+        )
+
+    extras: dict[str, np.ndarray] = {}
+    if mapping.fields.get("turnout"):
+        header = mapping.fields["turnout"][0]
+        share = parse_percent(frame[header])
+        extras["turnout"] = share.values
+        notes.append(f"turnout <- {header}: {share.note}")
+        findings += _row_findings(
+            "bad_turnout_value",
+            share.bad,
+            lines,
+            station_id,
+            header,
+            frame[header].to_numpy(dtype=object),
+            ("turnout",),
+        )
 
     return StationTable(
         path=raw.path,
@@ -268,17 +287,13 @@ def build_table(
         counts=pd.DataFrame(counts),
         votes=votes,
         candidates=tuple(mapping.candidates.keys()),
-        mapping=Mapping(
-            fields=mapping.fields,
-            candidates=mapping.candidates,
-            ignored=mapping.ignored,
-            notes=tuple(notes),
-            long_format=mapping.long_format,
-        ),
+        mapping=replace(mapping, notes=tuple(notes)),
         findings=tuple(findings),
         bad=pd.DataFrame(bad),
         exclusion_codes={k: pd.Series(v) for k, v in codes.items()},
         flags=pd.DataFrame(flags, index=range(n)),
+        aggregate=aggregate,
+        extras=extras,
         source={
             "encoding": raw.encoding,
             "delimiter": raw.delimiter,
@@ -287,6 +302,117 @@ def build_table(
             "rows": int(n),
         },
     )
+
+
+def _duplicates(ids, counts, votes, empty_id, mark, bad, flags, findings, lines, header_of):
+    """Stations listed twice: identical copies are dropped, conflicting ones excluded.
+
+    Rows without a station number are never duplicates of each other (electronic or
+    aggregate rows often have none)."""
+    n = len(ids)
+    station_id = ids["station_id"].to_numpy()
+    key = ids["region"] + "\x1f" + ids["district"] + "\x1f" + ids["station_id"]
+    key = key.where(~empty_id, key + "\x1e" + pd.Series(np.arange(n)).astype(str))
+    dup_any = key.duplicated(keep=False).to_numpy()
+    if not dup_any.any():
+        return
+    numbers = pd.DataFrame(np.column_stack([np.column_stack(list(counts.values())), votes]))
+    numbers = numbers.fillna(-1.0)
+    numbers.insert(0, "key", key.to_numpy())
+    same = numbers.duplicated(keep="first").to_numpy()  # identical copy of an earlier row
+    conflicting_keys = set(key[dup_any & ~numbers.duplicated(keep=False).to_numpy()])
+    conflict = key.isin(conflicting_keys).to_numpy()
+    identical = same & ~conflict
+    flags["duplicate_station"] = conflict
+    flags["checked_duplicate_station"] = np.ones(n, dtype=bool)
+    for field_name in bad:
+        mark(field_name, conflict, "duplicate_station")
+        mark(field_name, identical, "duplicate_identical")
+    for code, mask in (("duplicate_station", conflict), ("duplicate_identical", identical)):
+        findings += _row_findings(
+            code, mask, lines, station_id, header_of("station_id"), station_id, ()
+        )
+
+
+def _aggregate_rows(
+    ids: pd.DataFrame, registered: np.ndarray, empty_id: np.ndarray, has_id: bool
+) -> tuple[np.ndarray, np.ndarray]:
+    """Rows that are not one polling station, and why.
+
+    * no station number in a file that numbers its stations (electronic voting rows
+      of Russia 2021);
+    * a station id, district or region that says electronic, remote or total;
+    * registered voters above ``AGGREGATE_FACTOR`` times the 99th percentile of the
+      file's stations (Moscow's electronic pseudo-stations 5001-5015 in 2021 hold
+      104,716-171,979 voters; the largest real station of Russia 2011 holds 22,671,
+      the 99th percentile is about 2,900). Needs 100 stations to judge size.
+    """
+    n = len(ids)
+    why = np.full(n, "", dtype=object)
+    aggregate = np.zeros(n, dtype=bool)
+    if has_id:
+        none = empty_id & (np.fmax(registered, 0) > 0)
+        why[none] = "no station number"
+        aggregate |= none
+    text = ids["station_id"] + " " + ids["district"] + " " + ids["region"]
+    words = text.str.contains(_AGGREGATE_WORDS, na=False).to_numpy() & ~aggregate
+    why[words] = "electronic, remote or total (by its name)"
+    aggregate |= words
+    finite = np.isfinite(registered) & ~aggregate
+    if finite.sum() >= 100:
+        limit = AGGREGATE_FACTOR * float(np.quantile(registered[finite], 0.99))
+        with np.errstate(invalid="ignore"):
+            giant = finite & (registered > limit)
+        for row in np.flatnonzero(giant):
+            why[row] = (
+                f"registered {int(registered[row]):,} > {limit:,.0f} "
+                f"({AGGREGATE_FACTOR}x the 99th percentile)"
+            )
+        aggregate |= giant
+    return aggregate, why
+
+
+def _cell_findings(
+    parsed: ParsedColumn,
+    header: str,
+    cells: pd.Series,
+    lines: np.ndarray,
+    fields: tuple[str, ...],
+    ids: np.ndarray,
+) -> list[Finding]:
+    out: list[Finding] = []
+    messages = {
+        "not_a_number": "not a number",
+        "negative_count": "a count cannot be negative",
+        "not_an_integer": "a count must be a whole number",
+        "count_too_large": "count too large to be real (over 2**53)",
+    }
+    for code, message in messages.items():
+        rows = np.flatnonzero(parsed.codes == code)
+        for row in rows[:FINDING_CAP]:
+            out.append(
+                Finding(
+                    code=code,
+                    severity="error",
+                    message=message,
+                    line=int(lines[row]),
+                    column=header,
+                    value=short(cells.iat[row]),
+                    station_id=str(ids[row]),
+                    fields=fields,
+                )
+            )
+        if len(rows) > FINDING_CAP:
+            out.append(
+                Finding(
+                    code=code,
+                    severity="error",
+                    message=f"{len(rows) - FINDING_CAP} more of the same not listed",
+                    column=header,
+                    fields=fields,
+                )
+            )
+    return out
 
 
 def _i(value: float) -> str:

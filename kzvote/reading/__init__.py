@@ -1,0 +1,215 @@
+"""Read polling-station files as election commissions publish them.
+
+One direction, one concern per module, no callbacks back into the loader::
+
+    source       bytes -> decoded text -> text cells with file lines (CSV/TSV/XLSX)
+    longformat   (station, candidate, votes) rows -> one row per station
+    vocabulary   the protocol lines' words (en/ru/kk/be/uk/ky) and what they mean
+    numbers      count cells -> numbers, with a code for every unusable cell
+    mapping      headers -> fields and candidates (user overrides first)
+    plausibility does the mapping add up? (before any test runs)
+    table        parsed columns -> StationTable and its integrity findings
+
+Every problem becomes a :class:`~kzvote.model.KzvoteError` (the file cannot be read
+as it stands) or a :class:`~kzvote.model.Finding` (one row's value is unusable)
+naming the line, the column and the value.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import replace
+
+import numpy as np
+import pandas as pd
+
+from kzvote.model import KzvoteError, Mapping, StationTable
+from kzvote.reading.longformat import pivot_long
+from kzvote.reading.mapping import (
+    ColumnProfile,
+    Overrides,
+    detect_mapping,
+    parse_map_options,
+    resolve_header,
+)
+from kzvote.reading.numbers import id_shape, looks_numeric, parse_counts
+from kzvote.reading.plausibility import check_mapping, implausible_error
+from kzvote.reading.source import RawTable, read_raw, sniff_delimiter
+from kzvote.reading.table import build_table, summarise_findings
+from kzvote.reading.vocabulary import long_format_columns
+
+
+def load_stations(
+    path: str,
+    *,
+    overrides: Overrides | None = None,
+    encoding: str | None = None,
+    delimiter: str | None = None,
+    sheet: str | None = None,
+    required: tuple[str, ...] = ("registered",),
+    need_candidates: bool = True,
+    force: bool = False,
+) -> StationTable:
+    """Read a file into a validated :class:`StationTable`.
+
+    Parameters
+    ----------
+    force
+        Load even when the plausibility check objects to the mapping; the objections
+        are kept in ``table.mapping.warnings`` (and so in the report).
+
+    Raises
+    ------
+    KzvoteError
+        When the file cannot be read, a required field cannot be found, or the
+        mapping does not add up (``implausible_mapping``). Problems in individual
+        cells become findings in ``table.findings`` instead.
+    """
+    overrides = overrides or Overrides.empty()
+    raw = read_raw(path, encoding=encoding, delimiter=delimiter, sheet=sheet)
+    if raw.frame.shape[1] < 2:
+        raise KzvoteError(
+            "one_column",
+            f"only one column was found (delimiter {raw.delimiter!r})",
+            file=path,
+            hint="set the delimiter with --delimiter ';' (or ',' or tab)",
+        )
+    if raw.frame.empty:
+        raise KzvoteError("no_rows", "the file has a header but no data rows", file=path, line=2)
+    long_cols = long_format_columns(list(raw.frame.columns))
+    if long_cols is not None:
+        raw = pivot_long(raw, long_cols, overrides)
+    profiles = {c: _profile(raw.frame[c]) for c in raw.frame.columns}
+    mapping = detect_mapping(
+        list(raw.frame.columns),
+        profiles,
+        overrides,
+        file=path,
+        required=required,
+        need_candidates=need_candidates,
+    )
+    if long_cols is not None:
+        mapping = replace(mapping, long_format=True)
+    return _finish(raw, mapping, profiles, overrides, force=force)
+
+
+def _finish(
+    raw: RawTable,
+    mapping: Mapping,
+    profiles: dict[str, ColumnProfile],
+    overrides: Overrides,
+    *,
+    force: bool,
+    integer: dict[str, pd.Series] | None = None,
+) -> StationTable:
+    mapping = _turnout_counts(mapping, raw, profiles)
+    needed = [h for name, headers in mapping.fields.items() if name != "turnout" for h in headers]
+    needed += list(mapping.candidates.values())
+    _refuse_duplicate_headers(raw, needed)
+    integer = integer or {}
+    parsed = {c: parse_counts(integer.get(c, raw.frame[c])) for c in dict.fromkeys(needed)}
+    shapes = {}
+    if overrides.candidates is not None:
+        shapes = {
+            h: profiles[h].id_evidence for h in mapping.candidates.values() if profiles[h].id_shaped
+        }
+    objections = check_mapping(
+        mapping, parsed, id_shapes=shapes, given_candidates=overrides.candidates is not None
+    )
+    if objections and not force:
+        raise implausible_error(objections, raw.path)
+    if objections:
+        mapping = replace(
+            mapping,
+            warnings=tuple(
+                "implausible_mapping (run with --force): " + o.sentence() for o in objections
+            ),
+        )
+    return build_table(raw, parsed, mapping)
+
+
+def _turnout_counts(mapping: Mapping, raw: RawTable, profiles: dict) -> Mapping:
+    """A 'turnout' column that holds counts (e.g. Canada's ballots cast) is ballots cast."""
+    headers = mapping.fields.get("turnout")
+    if not headers or "ballots_cast" in mapping.fields:
+        return mapping
+    parsed = parse_counts(raw.frame[headers[0]])
+    values = parsed.values[np.isfinite(parsed.values)]
+    if len(values) and parsed.numeric_share >= 0.99 and values.max() > 100:
+        fields = {k: v for k, v in mapping.fields.items() if k != "turnout"}
+        fields["ballots_cast"] = headers
+        note = (
+            f"ballots_cast <- {headers[0]} (headed turnout but holds counts up to "
+            f"{int(values.max()):,}, not percentages)"
+        )
+        return replace(mapping, fields=fields, notes=mapping.notes + (note,))
+    return mapping
+
+
+def _profile(cells: pd.Series) -> ColumnProfile:
+    numeric = looks_numeric(cells)
+    if not numeric:
+        return ColumnProfile(numeric=False)
+    evidence = id_shape(cells)
+    return ColumnProfile(numeric=True, id_shaped=bool(evidence), id_evidence=evidence)
+
+
+def _refuse_duplicate_headers(raw: RawTable, used: list[str]) -> None:
+    """Two columns with the same name, one of them used: which one is meant?"""
+    for header in used:
+        match = re.fullmatch(r"(.*) \((\d+)\)", header)
+        base = match.group(1) if match else header
+        copies = [
+            c
+            for c in raw.frame.columns
+            if c == base or re.fullmatch(re.escape(base) + r" \(\d+\)", c)
+        ]
+        if len(copies) > 1 and any(f"duplicate header {base!r}" in n for n in raw.notes):
+            raise KzvoteError(
+                "duplicate_header",
+                f"{len(copies)} columns are headed {base!r}",
+                file=raw.path,
+                line=1,
+                column=base,
+                hint="rename one of them in the file, or say which to use with "
+                f"--map (the copies are read as {', '.join(repr(c) for c in copies)})",
+            )
+
+
+def table_from_frame(
+    frame: pd.DataFrame, *, name: str = "<simulated>", force: bool = False
+) -> StationTable:
+    """A :class:`StationTable` from an in-memory frame, through the same detection and
+    checks as a file (used for simulations, which need no CSV round trip)."""
+    raw = RawTable(
+        path=name,
+        frame=frame.astype(str).reset_index(drop=True),
+        lines=np.arange(2, len(frame) + 2),
+        encoding="memory",
+        delimiter=None,
+        compression=None,
+        notes=["in-memory table"],
+    )
+    frame = frame.reset_index(drop=True)
+    # integer columns (simulations, twins) are parsed as they are, not from their text
+    integer = {c: frame[c] for c in frame.columns if frame[c].dtype.kind in "iu"}
+    profiles = {
+        c: ColumnProfile(numeric=True) if c in integer else _profile(raw.frame[c])
+        for c in raw.frame.columns
+    }
+    mapping = detect_mapping(list(raw.frame.columns), profiles, Overrides.empty(), file=name)
+    return _finish(raw, mapping, profiles, Overrides.empty(), force=force, integer=integer)
+
+
+__all__ = [
+    "Overrides",
+    "RawTable",
+    "load_stations",
+    "parse_counts",
+    "parse_map_options",
+    "read_raw",
+    "resolve_header",
+    "sniff_delimiter",
+    "summarise_findings",
+    "table_from_frame",
+]
