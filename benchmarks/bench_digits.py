@@ -17,9 +17,9 @@ from collections import defaultdict
 import numpy as np
 from scipy.stats import binomtest
 
-from kzvote.reading import table_from_frame
 from kzvote.methods.common import Context
 from kzvote.methods.digits import digit_tests
+from kzvote.reading import table_from_frame
 from kzvote.simulate import Scenario, simulate
 
 ALPHA = 0.05

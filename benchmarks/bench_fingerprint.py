@@ -17,9 +17,9 @@ import time
 
 import numpy as np
 
-from kzvote.reading import table_from_frame
 from kzvote.methods.common import Context
 from kzvote.methods.fingerprint import fingerprint_tests
+from kzvote.reading import table_from_frame
 from kzvote.simulate import Scenario, simulate
 from kzvote.suite import finalise
 

@@ -18,9 +18,9 @@ from collections import defaultdict
 import numpy as np
 from scipy.stats import binomtest
 
-from kzvote.reading import table_from_frame
 from kzvote.methods.common import Context
 from kzvote.methods.integers import integer_percent
+from kzvote.reading import table_from_frame
 from kzvote.simulate import Scenario, simulate
 
 

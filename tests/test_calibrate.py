@@ -13,8 +13,8 @@ from typer.testing import CliRunner
 
 from kzvote.calibrate import _summarise, calibrate, draw_twin, empirical_pvalues, fit_fair_model
 from kzvote.cli import app
-from kzvote.reading import load_stations
 from kzvote.model import StatResult
+from kzvote.reading import load_stations
 from kzvote.suite import Params
 
 CLEAN = str(SAMPLES / "clean_control.csv")

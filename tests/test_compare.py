@@ -12,10 +12,9 @@ from typer.testing import CliRunner
 
 from kzvote.cli import app
 from kzvote.compare import compare
-from kzvote.reading import load_stations
 from kzvote.methods.observers import normalise_ids, sign_flip_pvalue
+from kzvote.reading import load_stations, parse_map_options
 from kzvote.render.csvout import safe_cell, stations_csv
-from kzvote.reading import parse_map_options
 from kzvote.suite import Params
 
 runner = CliRunner()

@@ -10,7 +10,6 @@ import pytest
 from conftest import realdata
 from scipy.stats import binom, chisquare
 
-from kzvote.reading import load_stations, table_from_frame
 from kzvote.methods.common import Context
 from kzvote.methods.digits import (
     _labels,
@@ -20,7 +19,7 @@ from kzvote.methods.digits import (
     kernel_moments,
     second_digit,
 )
-from kzvote.reading import parse_map_options
+from kzvote.reading import load_stations, parse_map_options, table_from_frame
 from kzvote.simulate import Scenario, simulate
 
 

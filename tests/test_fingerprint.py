@@ -8,11 +8,10 @@ import numpy as np
 import pytest
 from conftest import realdata
 
-from kzvote.reading import load_stations, table_from_frame
 from kzvote.methods import fingerprint as F
 from kzvote.methods.common import Context
 from kzvote.methods.dependence import _wls_slope, shpilkin_excess
-from kzvote.reading import parse_map_options
+from kzvote.reading import load_stations, parse_map_options, table_from_frame
 from kzvote.simulate import Scenario, _klimek_x, _truncnorm, simulate
 from kzvote.suite import Params, analyze
 

@@ -8,10 +8,9 @@ import pytest
 from conftest import realdata
 from scipy.stats import binom
 
-from kzvote.reading import load_stations
 from kzvote.methods.common import Context, poisson_binomial_sf
 from kzvote.methods.integers import hit_probability, hits, integer_percent
-from kzvote.reading import parse_map_options
+from kzvote.reading import load_stations, parse_map_options
 from kzvote.simulate import Scenario, simulate
 from kzvote.suite import Params, analyze
 

@@ -13,9 +13,8 @@ import pandas as pd
 import pytest
 from conftest import CANONICAL, realdata
 
-from kzvote.reading import load_stations, parse_counts, sniff_delimiter
 from kzvote.model import KzvoteError
-from kzvote.reading import parse_map_options
+from kzvote.reading import load_stations, parse_counts, parse_map_options, sniff_delimiter
 
 
 def test_canonical_file_loads_with_no_options(write):

@@ -8,8 +8,8 @@ import string
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from kzvote.reading import load_stations
 from kzvote.model import KzvoteError
+from kzvote.reading import load_stations
 
 cell = st.one_of(
     st.integers(min_value=-5, max_value=10**6).map(str),

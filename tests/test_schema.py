@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from kzvote.reading import load_stations
 from kzvote.model import KzvoteError
-from kzvote.reading import parse_map_options
+from kzvote.reading import load_stations, parse_map_options
 from kzvote.reading.vocabulary import candidate_name, field_for_header
 
 

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from conftest import SAMPLES
 
-from kzvote.reading import load_stations
 from kzvote.model import StatResult
+from kzvote.reading import load_stations
 from kzvote.render.jsonout import dumps
 from kzvote.suite import Params, adjust_pvalues, analyze, finalise, report_dict
 
