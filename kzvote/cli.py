@@ -36,6 +36,22 @@ MappingOpt = Annotated[
         help="TOML mapping file, or the name of a bundled one (poland-pkw).",
     ),
 ]
+IgnoreOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--ignore",
+        help="A column that is neither a field nor a candidate (repeatable), e.g. "
+        '--ignore "Ballots received".',
+    ),
+]
+ForceOpt = Annotated[
+    bool,
+    typer.Option(
+        "--force",
+        help="Run even when the column mapping does not add up (implausible_mapping); "
+        "the objection is recorded in the report.",
+    ),
+]
 EncodingOpt = Annotated[
     str | None, typer.Option("--encoding", help="Text encoding (default: detect UTF-8/BOM/cp1251).")
 ]
@@ -136,12 +152,29 @@ def main_callback(
     """
 
 
-def _load(path: str, map_options, mapping, encoding, delimiter, sheet, **kwargs):
+def _load(
+    path: str,
+    map_options,
+    mapping,
+    encoding,
+    delimiter,
+    sheet,
+    *,
+    ignore=None,
+    force: bool = False,
+    **kwargs,
+):
     from kzvote.reading import load_stations, parse_map_options
 
-    overrides = parse_map_options(map_options, mapping)
+    overrides = parse_map_options(map_options, mapping, ignore)
     return load_stations(
-        path, overrides=overrides, encoding=encoding, delimiter=delimiter, sheet=sheet, **kwargs
+        path,
+        overrides=overrides,
+        encoding=encoding,
+        delimiter=delimiter,
+        sheet=sheet,
+        force=force,
+        **kwargs,
     )
 
 
@@ -188,6 +221,8 @@ def analyze(
     ] = None,
     map_options: MapOpt = None,
     mapping: MappingOpt = None,
+    ignore: IgnoreOpt = None,
+    force: ForceOpt = False,
     encoding: EncodingOpt = None,
     delimiter: DelimiterOpt = None,
     sheet: SheetOpt = None,
@@ -220,7 +255,9 @@ def analyze(
     calibration = _read_calibration(calibrated) if calibrated else None
     reports = []
     for path in files:
-        table = _load(path, map_options, mapping, encoding, delimiter, sheet)
+        table = _load(
+            path, map_options, mapping, encoding, delimiter, sheet, ignore=ignore, force=force
+        )
         report = run_analysis(table, params, calibration)
         if not no_plots:
             from kzvote.plots import save_report_plots
@@ -314,6 +351,8 @@ def calibrate(
     quiet: QuietOpt = False,
     map_options: MapOpt = None,
     mapping: MappingOpt = None,
+    ignore: IgnoreOpt = None,
+    force: ForceOpt = False,
     encoding: EncodingOpt = None,
     delimiter: DelimiterOpt = None,
     sheet: SheetOpt = None,
@@ -352,7 +391,9 @@ def calibrate(
         tests=tuple(t.strip() for t in tests.split(",")) if tests else None,
     )
     params.validate()
-    table = _load(file, map_options, mapping, encoding, delimiter, sheet)
+    table = _load(
+        file, map_options, mapping, encoding, delimiter, sheet, ignore=ignore, force=force
+    )
     _, total = twin_count(sims, power_sims, injections)
     to_stdout = json_path == "-"
     show = not quiet and sys.stderr.isatty()
@@ -412,25 +453,40 @@ def columns(
     file: Annotated[str, typer.Argument(help="A polling-station file.")],
     *,
     json_out: Annotated[bool, typer.Option("--json", help="Print the mapping as JSON.")] = False,
+    observers: Annotated[
+        bool,
+        typer.Option(
+            "--observers",
+            help="Read it as an observers' tally (no field required, candidates optional).",
+        ),
+    ] = False,
     map_options: MapOpt = None,
     mapping: MappingOpt = None,
+    ignore: IgnoreOpt = None,
     encoding: EncodingOpt = None,
     delimiter: DelimiterOpt = None,
     sheet: SheetOpt = None,
 ) -> None:
     """Show how the file's headers map onto kzvote's fields, and what was guessed.
 
+    Also runs the mapping's plausibility check and shows its objections, if any.
+
     Example: kzvote columns stations.csv --map registered="Voters on the list"
     """
     from kzvote.render import console as view
     from kzvote.render.jsonout import dumps
 
-    table = _load(file, map_options, mapping, encoding, delimiter, sheet)
+    extra = {"required": (), "need_candidates": False} if observers else {}
+    table = _load(
+        file, map_options, mapping, encoding, delimiter, sheet, ignore=ignore, force=True, **extra
+    )
     info = {
         "path": file,
         "mapping": table.mapping.to_dict(),
         "source_notes": table.source.get("notes", []),
         "stations": table.n_stations,
+        "aggregate_rows": 0 if table.aggregate is None else int(table.aggregate.sum()),
+        "plausible": not table.mapping.warnings,
     }
     if json_out:
         sys.stdout.write(dumps(info))
@@ -500,6 +556,14 @@ def simulate(
         str | None,
         typer.Option("--truth", help="Also write the truth table (what was done where)."),
     ] = None,
+    layout: Annotated[
+        str,
+        typer.Option(
+            "--layout",
+            help="canonical (English field names), kk or ru (the Kazakh CEC precinct "
+            "protocol in Kazakh or Russian, with received, spoiled and unused lines).",
+        ),
+    ] = "canonical",
 ) -> None:
     """Write a synthetic election (clean, or with known manipulation) in canonical columns.
 
@@ -510,8 +574,10 @@ def simulate(
     from kzvote.model import KzvoteError
     from kzvote.outputs import write_atomic
     from kzvote.simulate import (
+        LAYOUTS,
         Scenario,
         kazakhstan_2023,
+        protocol_layout,
     )
     from kzvote.simulate import (
         observers as observer_table,
@@ -529,6 +595,10 @@ def simulate(
     ):
         if not 0 <= value <= 1:
             raise KzvoteError("bad_option", f"{name} must be between 0 and 1, not {value}")
+    if layout not in LAYOUTS:
+        raise KzvoteError(
+            "bad_option", f"--layout must be one of {', '.join(LAYOUTS)}, not {layout!r}"
+        )
     if f_incremental + f_extreme > 1:
         raise KzvoteError("bad_option", "--f-incremental + --f-extreme must not exceed 1")
     if stations < 1 or regions < 1:
@@ -560,7 +630,7 @@ def simulate(
                 "unknown_region", f"no region called {region_only!r} in the simulation"
             )
         table = table[keep]
-    write_atomic(out, table.to_csv(index=False))
+    write_atomic(out, protocol_layout(table, layout, seed).to_csv(index=False))
     written = [out]
     if observers:
         write_atomic(observers, observer_table(truth_table).to_csv(index=False))
@@ -622,6 +692,12 @@ def compare(
     observed_mapping: Annotated[
         str | None, typer.Option("--observed-mapping", help="--mapping for the observers' file.")
     ] = None,
+    ignore: IgnoreOpt = None,
+    observed_ignore: Annotated[
+        list[str] | None,
+        typer.Option("--observed-ignore", help="--ignore for the observers' file."),
+    ] = None,
+    force: ForceOpt = False,
     encoding: EncodingOpt = None,
     delimiter: DelimiterOpt = None,
 ) -> None:
@@ -641,7 +717,14 @@ def compare(
         raise KzvoteError("bad_option", f"--fail-on must be 'anomaly' or 'never', not {fail_on!r}")
     key_map = [f"station_id={key}"] if key else []
     official_table = _load(
-        official, (map_options or []) + key_map, mapping, encoding, delimiter, None
+        official,
+        (map_options or []) + key_map,
+        mapping,
+        encoding,
+        delimiter,
+        None,
+        ignore=ignore,
+        force=force,
     )
     observed_table = _load(
         observed,
@@ -650,6 +733,8 @@ def compare(
         encoding,
         delimiter,
         None,
+        ignore=observed_ignore,
+        force=force,
         required=(),
         need_candidates=False,
     )

@@ -69,6 +69,8 @@ def compare(
     comp = compare_values(
         matched, mode=mode, tolerance_ballots=tolerance_ballots, tolerance_share=tolerance_share
     )
+    if not comp.fields:
+        raise _nothing_to_compare(official, observed)
     leader = official.leader(params.leader)
     observed_mask = np.zeros(official.n_stations, dtype=bool)
     observed_mask[matched.official_rows] = True
@@ -137,6 +139,11 @@ def compare(
             "the observers' file has columns the official file lacks (not compared): "
             + ", ".join(comp.candidates_observed_only)
         )
+    if "turnout" in observed.extras and not observed.mapping.fields.get("ballots_cast"):
+        messages.append(
+            "the observers give turnout as a percentage: their voters are turnout x the "
+            "official registered voters, allowed half the step the percentage is written in"
+        )
     if comp.conflicts.get("registered"):
         messages.append(
             f"registered voters differ between the files at {comp.conflicts['registered']} "
@@ -189,6 +196,31 @@ def compare(
         },
         "plots": [],
     }
+
+
+def _nothing_to_compare(official: StationTable, observed: StationTable) -> KzvoteError:
+    """No count of the observers' file lines up with the official file: say which to map."""
+    mapping = observed.mapping
+    official_names = {c.casefold() for c in official.candidates}
+    unmatched = [h for c, h in mapping.candidates.items() if c.casefold() not in official_names]
+    headers = unmatched + [h for h in mapping.ignored]
+    why = {h: "read as a candidate the official file does not have" for h in unmatched}
+    why.update(mapping.ignored_reasons)
+    reasons = "; ".join(f"{h!r}: {why.get(h, 'not read')}" for h in headers[:10])
+    example = headers[0] if headers else "HEADER"
+    target = next((f for f in ("ballots_cast", "registered") if official.has(f)), "ballots_cast")
+    return KzvoteError(
+        "nothing_to_compare",
+        "no count in the observers' file matches a field or candidate of the official file, "
+        "so there is nothing to compare (this would have read '0 flagged')",
+        file=observed.path,
+        hint=f'name the observers\' columns, e.g. --observed-map {target}="{example}" '
+        "(or --observed-map turnout=COLUMN for a percentage; candidates by the official "
+        "names: "
+        + ", ".join(official.candidates[:4])
+        + "). Columns not read: "
+        + (reasons or "none"),
+    )
 
 
 def _input(table: StationTable) -> dict[str, Any]:

@@ -341,3 +341,101 @@ def observers(truth: pd.DataFrame) -> pd.DataFrame:
     for party in parties:
         out[party] = truth[f"true_{party}"].to_numpy()[chosen].astype(np.int64)
     return out
+
+
+#: The lines of the Kazakh CEC precinct protocol (Majilis party lists), in the order
+#: of the form, in Kazakh and in Russian; ``None`` marks where the parties stand.
+PROTOCOL_LINES = {
+    "kk": (
+        ("region", "Облыс"),
+        ("station_id", "Учаске №"),
+        ("registered", "Сайлаушылар тізіміне енгізілген сайлаушылар саны"),
+        ("received", "Учаскелік сайлау комиссиясы алған сайлау бюллетеньдерінің саны"),
+        ("ballots_issued", "Сайлау бюллетеньдерін алған сайлаушылар саны"),
+        ("ballots_cast", "Дауыс беруге қатысқан сайлаушылар саны"),
+        ("spoiled", "Бүлінген сайлау бюллетеньдерінің саны"),
+        ("unused", "Пайдаланылмаған (жойылған) сайлау бюллетеньдерінің саны"),
+        ("invalid", "Жарамсыз деп танылған сайлау бюллетеньдерінің саны"),
+        (None, None),
+    ),
+    "ru": (
+        ("region", "Область"),
+        ("station_id", "Участок №"),
+        ("registered", "Число избирателей, внесенных в списки избирателей"),
+        (
+            "received",
+            "Число избирательных бюллетеней, полученных участковой избирательной комиссией",
+        ),
+        ("ballots_issued", "Число избирателей, получивших избирательные бюллетени"),
+        ("ballots_cast", "Число избирателей, принявших участие в голосовании"),
+        ("spoiled", "Число испорченных избирательных бюллетеней"),
+        ("unused", "Число неиспользованных (погашенных) избирательных бюллетеней"),
+        ("invalid", "Число избирательных бюллетеней, признанных недействительными"),
+        (None, None),
+    ),
+}
+#: Party names as the Kazakh and Russian protocols print them.
+PROTOCOL_PARTIES = {
+    "kk": {
+        "Amanat": '"AMANAT" партиясы',
+        "Auyl": '"Ауыл" халықтық-демократиялық патриоттық партиясы',
+        "Respublica": '"Respublica" партиясы',
+        "Ak Zhol": '"Ақ жол" Қазақстанның демократиялық партиясы',
+        "People's Party": "Қазақстан Халық партиясы",
+        "NSDP": "Жалпыұлттық социал-демократиялық партия",
+        "Baytaq": '"Байтақ" Қазақстанның жасылдар партиясы',
+        "Against all": "Барлығына қарсы",
+    },
+    "ru": {
+        "Amanat": 'Партия "AMANAT"',
+        "Auyl": 'Народно-демократическая патриотическая партия "Ауыл"',
+        "Respublica": 'Партия "Respublica"',
+        "Ak Zhol": 'Демократическая партия Казахстана "Ак жол"',
+        "People's Party": "Народная партия Казахстана",
+        "NSDP": "Общенациональная социал-демократическая партия",
+        "Baytaq": 'Партия зеленых Казахстана "Байтак"',
+        "Against all": "Против всех",
+    },
+}
+LAYOUTS = ("canonical", "kk", "ru")
+
+
+def protocol_layout(table: pd.DataFrame, layout: str, seed: int) -> pd.DataFrame:
+    """The same stations laid out as a Kazakh CEC precinct protocol table.
+
+    Adds the protocol lines that are neither fields nor candidates, consistent with
+    the counts: ballots received (the register plus a 1% reserve, as the law
+    provides), spoiled papers (about 0.1% of those issued) and unused ones
+    (received - issued - spoiled). No valid line: the form has none. Parties keep
+    their votes under the names the protocol prints.
+    """
+    if layout == "canonical":
+        return table
+    if layout not in PROTOCOL_LINES:
+        raise KzvoteError("bad_option", f"--layout must be one of {', '.join(LAYOUTS)}")
+    rng = np.random.default_rng([seed, 2023])
+    registered = table["registered"].to_numpy(dtype=np.int64)
+    issued = table["ballots_issued"].to_numpy(dtype=np.int64)
+    received = np.maximum(np.ceil(registered * 1.01).astype(np.int64), issued + 5)
+    spoiled = rng.binomial(issued, 0.001)
+    lines = {
+        "received": received,
+        "spoiled": spoiled,
+        "unused": np.maximum(received - issued - spoiled, 0),
+    }
+    known = {name for name, _ in PROTOCOL_LINES[layout] if name}
+    parties = [c for c in table.columns if c not in known and c != "valid"]
+    names = PROTOCOL_PARTIES[layout]
+    out = {}
+    for name, header in PROTOCOL_LINES[layout]:
+        if name is None:
+            for party in parties:
+                out[names.get(party, party)] = table[party].to_numpy()
+        elif name in lines:
+            out[header] = lines[name]
+        elif name == "station_id":
+            out[header] = table["station_id"].str.split("-").str[-1].astype(int).to_numpy()
+        else:
+            out[header] = table[name].to_numpy()
+    # station numbers repeat across regions, as on the real forms: region + number is the key
+    return pd.DataFrame(out)

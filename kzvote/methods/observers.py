@@ -155,7 +155,7 @@ def compare_values(
     official: dict[str, np.ndarray] = {}
     observed: dict[str, np.ndarray] = {}
     for name in COMPARED_COUNTS:
-        if off.mapping.fields.get(name) and obs.mapping.fields.get(name):
+        if off.has(name) and obs.mapping.fields.get(name):
             fields.append(name)
             official[name] = off.column(name)[i]
             observed[name] = obs.column(name)[j]
@@ -169,6 +169,14 @@ def compare_values(
     registered = off.column("registered")[i]
     if "registered" in official:
         registered = np.where(np.isfinite(registered), registered, observed["registered"])
+    slack = {}
+    if "ballots_cast" not in fields and "turnout" in obs.extras and off.has("ballots_cast"):
+        # observers wrote turnout as a percentage: their voters are turnout x registered,
+        # uncertain by half the step the percentage was written in
+        fields.insert(0, "ballots_cast")
+        official["ballots_cast"] = off.column("ballots_cast")[i]
+        observed["ballots_cast"] = obs.extras["turnout"][j] * registered
+        slack["ballots_cast"] = obs.extras["turnout_resolution"][j] / 2 * registered
     conflicts = {}
     if "registered" in fields:
         gap = official["registered"] != observed["registered"]
@@ -181,9 +189,10 @@ def compare_values(
     reasons: list[list[str]] = [[] for _ in range(len(i))]
     for name in fields:
         diff = official[name] - observed[name]
+        allowed = tolerance + np.nan_to_num(slack.get(name, 0.0))
         with np.errstate(invalid="ignore"):
             # lower bounds: only an official count below the proven minimum is a problem
-            bad = -diff > tolerance_ballots if mode == "lower-bound" else np.abs(diff) > tolerance
+            bad = -diff > tolerance_ballots if mode == "lower-bound" else np.abs(diff) > allowed
         bad &= np.isfinite(diff)
         flagged |= bad
         for row in np.flatnonzero(bad):

@@ -29,6 +29,7 @@ from kzvote.reading.mapping import (
     ColumnProfile,
     Overrides,
     detect_mapping,
+    fitting_bundled_mappings,
     parse_map_options,
     resolve_header,
 )
@@ -117,7 +118,8 @@ def _finish(
         mapping, parsed, id_shapes=shapes, given_candidates=overrides.candidates is not None
     )
     if objections and not force:
-        raise implausible_error(objections, raw.path)
+        bundled = [] if overrides.source else fitting_bundled_mappings(list(raw.frame.columns))
+        raise implausible_error(objections, raw.path, bundled)
     if objections:
         mapping = replace(
             mapping,

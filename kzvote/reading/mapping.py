@@ -471,6 +471,11 @@ def missing_field_error(
             f'columns read as candidates, name it with --map {field_name}="HEADER" and '
             "the candidates with --map candidates=A+B"
         )
+    bundled = fitting_bundled_mappings(headers)
+    if bundled:
+        fix = "this file has the layout of a bundled mapping: --mapping " + " or --mapping ".join(
+            bundled
+        )
     return KzvoteError(
         "missing_field",
         f"no column for the required field {field_name!r} was recognised",
@@ -478,6 +483,25 @@ def missing_field_error(
         column=field_name,
         hint=f"{fix} (several summed: --map {field_name}=A+B). Headers found: {shown}",
     )
+
+
+def fitting_bundled_mappings(headers: list[str]) -> list[str]:
+    """Bundled mappings whose every named header is in the file."""
+    present = {normalise_header(h) for h in headers}
+    out = []
+    for path in sorted(bundled_mapping("x").parent.glob("*.toml")):
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except (OSError, tomllib.TOMLDecodeError):
+            continue
+        named = [
+            h
+            for value in (data.get("fields") or {}).values()
+            for h in ([value] if isinstance(value, str) else value)
+        ]
+        if named and all(normalise_header(h) in present for h in named):
+            out.append(path.stem)
+    return out
 
 
 def bundled_mapping(name: str) -> Path:

@@ -138,6 +138,7 @@ class ParsedShare:
     values: np.ndarray  # float64 in [0, 1], NaN where missing or bad
     bad: np.ndarray  # bool: present but not a percentage
     note: str
+    resolution: float = 0.0  # the step the values were written in, as a fraction of one
 
 
 def parse_percent(cells: pd.Series) -> ParsedShare:
@@ -157,8 +158,12 @@ def parse_percent(cells: pd.Series) -> ParsedShare:
     values = numbers / 100.0 if percent_scale else numbers.copy()
     bad = ~missing & (~np.isfinite(values) | (values < 0) | (values > 1))
     values[bad] = np.nan
+    decimals = bare[~missing].str.extract(r"[.](\d+)$")[0].str.len()
+    places = int(decimals.max()) if decimals.notna().any() else 0
+    resolution = 10.0**-places / (100.0 if percent_scale else 1.0)
     note = "read as percentages" if percent_scale else "read as fractions of one (no value > 1)"
-    return ParsedShare(values, bad, note)
+    note += f", written to {places} decimal places"
+    return ParsedShare(values, bad, note, resolution)
 
 
 def id_shape(cells: pd.Series) -> str:

@@ -283,16 +283,22 @@ def _identity_objections(mapping: Mapping, fields: dict[str, np.ndarray]) -> lis
     return out
 
 
-def implausible_error(objections: list[Objection], file: str) -> KzvoteError:
+def implausible_error(
+    objections: list[Objection], file: str, bundled: list[str] | None = None
+) -> KzvoteError:
     """The error that stops loading: every objection, the first one's fix."""
     first = objections[0]
+    fix = first.fix
+    if bundled:
+        fix = "this file has the layout of a bundled mapping: --mapping " + " or --mapping ".join(
+            bundled
+        )
     more = f" (and {len(objections) - 1} more objections)" if len(objections) > 1 else ""
     return KzvoteError(
         "implausible_mapping",
         "the column mapping does not add up: " + first.sentence() + more,
         file=file,
         column=first.columns[0] if first.columns else None,
-        hint=first.fix
-        + "; see every objection with 'kzvote columns FILE'; --force runs anyway and "
+        hint=fix + "; see every objection with 'kzvote columns FILE'; --force runs anyway and "
         "records the objection in the report",
     )

@@ -270,6 +270,7 @@ def build_table(raw: RawTable, parsed: dict[str, ParsedColumn], mapping: Mapping
         header = mapping.fields["turnout"][0]
         share = parse_percent(frame[header])
         extras["turnout"] = share.values
+        extras["turnout_resolution"] = np.full(n, share.resolution)
         notes.append(f"turnout <- {header}: {share.note}")
         findings += _row_findings(
             "bad_turnout_value",

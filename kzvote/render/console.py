@@ -227,8 +227,31 @@ def columns_renderable(table_info: dict[str, Any]) -> Group:
     for name, header in mapping["candidates"].items():
         t.add_row(f"candidate: {escape(name)}", escape(header))
     parts: list[Any] = [t]
-    if mapping["ignored"]:
-        parts.append(Text("ignored: " + ", ".join(mapping["ignored"])[:2000], style="dim"))
+    if mapping.get("warnings"):
+        parts.append(
+            Text(
+                "plausibility check: the mapping does not add up (analyze stops with "
+                "implausible_mapping unless --force):",
+                style="bold red",
+            )
+        )
+        for warning in mapping["warnings"]:
+            parts.append(Text("  " + warning.split(": ", 1)[-1], style="red"))
+    else:
+        parts.append(Text("plausibility check: the mapping adds up", style="green"))
+    if table_info.get("aggregate_rows"):
+        parts.append(
+            Text(
+                f"{table_info['aggregate_rows']} aggregate rows (electronic voting, totals): "
+                "counted in the totals, kept out of the station-level tests",
+                style="yellow",
+            )
+        )
+    reasons = mapping.get("ignored_reasons", {})
+    for header in mapping["ignored"][:60]:
+        parts.append(Text(f"ignored: {header} ({reasons.get(header, 'not used')})", style="dim"))
+    if len(mapping["ignored"]) > 60:
+        parts.append(Text(f"... {len(mapping['ignored']) - 60} more ignored", style="dim"))
     parts.append(Text("how it was read: " + "; ".join(table_info["source_notes"]), style="dim"))
     for note in mapping["notes"]:
         parts.append(Text("- " + note))
@@ -240,6 +263,23 @@ def columns_renderable(table_info: dict[str, Any]) -> Group:
         )
     )
     return Group(*parts)
+
+
+def _observed_columns(mapping: dict[str, Any], summary: dict[str, Any]) -> Text:
+    """Every column of the observers' file: compared, or ignored and why."""
+    text = Text()
+    used = [f"{name} <- {' + '.join(headers)}" for name, headers in mapping["fields"].items()]
+    used += [f"{name} <- {header}" for name, header in mapping["candidates"].items()]
+    text.append("observers' columns read: " + "; ".join(used) + "\n")
+    text.append("compared: " + (", ".join(summary["compared_fields"]) or "nothing") + "\n")
+    reasons = mapping.get("ignored_reasons", {})
+    if mapping["ignored"]:
+        text.append(
+            "observers' columns not read: "
+            + "; ".join(f"{h} ({reasons.get(h, 'ignored')})" for h in mapping["ignored"][:12]),
+            style="yellow",
+        )
+    return text
 
 
 def compare_renderable(data: dict[str, Any]) -> Group:
@@ -286,6 +326,7 @@ def compare_renderable(data: dict[str, Any]) -> Group:
                 f"{_pct(e['turnout'])} [{_pct(lo)}, {_pct(hi)}] (official {official})",
             )
     parts.append(Panel(grid, title="Observers vs official", expand=False))
+    parts.append(_observed_columns(data["input"]["observed"]["mapping"], summary))
     stations = Table(title="Stations, largest differences first", title_justify="left")
     fields = summary["compared_fields"]
     stations.add_column("station")
