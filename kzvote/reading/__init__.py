@@ -114,8 +114,19 @@ def _finish(
         shapes = {
             h: profiles[h].id_evidence for h in mapping.candidates.values() if profiles[h].id_shaped
         }
+    spare = tuple(
+        h
+        for h in mapping.ignored
+        if profiles.get(h, ColumnProfile(False)).numeric
+        and not profiles[h].id_shaped
+        and not mapping.ignored_reasons.get(h, "").startswith(("protocol line", "an identifier"))
+    )
     objections = check_mapping(
-        mapping, parsed, id_shapes=shapes, given_candidates=overrides.candidates is not None
+        mapping,
+        parsed,
+        id_shapes=shapes,
+        given_candidates=overrides.candidates is not None,
+        spare=spare,
     )
     if objections and not force:
         bundled = [] if overrides.source else fitting_bundled_mappings(list(raw.frame.columns))
@@ -149,11 +160,13 @@ def _turnout_counts(mapping: Mapping, raw: RawTable, profiles: dict) -> Mapping:
 
 
 def _profile(cells: pd.Series) -> ColumnProfile:
-    numeric = looks_numeric(cells)
+    numeric, median = looks_numeric(cells, with_median=True)
     if not numeric:
         return ColumnProfile(numeric=False)
     evidence = id_shape(cells)
-    return ColumnProfile(numeric=True, id_shaped=bool(evidence), id_evidence=evidence)
+    return ColumnProfile(
+        numeric=True, id_shaped=bool(evidence), id_evidence=evidence, median=median
+    )
 
 
 def _refuse_duplicate_headers(raw: RawTable, used: list[str]) -> None:
@@ -196,7 +209,9 @@ def table_from_frame(
     # integer columns (simulations, twins) are parsed as they are, not from their text
     integer = {c: frame[c] for c in frame.columns if frame[c].dtype.kind in "iu"}
     profiles = {
-        c: ColumnProfile(numeric=True) if c in integer else _profile(raw.frame[c])
+        c: ColumnProfile(numeric=True, median=float(frame[c].median()))
+        if c in integer
+        else _profile(raw.frame[c])
         for c in raw.frame.columns
     }
     mapping = detect_mapping(list(raw.frame.columns), profiles, Overrides.empty(), file=name)

@@ -51,6 +51,7 @@ class ColumnProfile:
     numeric: bool
     id_shaped: bool = False  # unique per row and shaped like a code or a row number
     id_evidence: str = ""
+    median: float | None = None  # of the numeric cells (from a sample)
 
 
 @dataclass
@@ -461,7 +462,14 @@ def missing_field_error(
         and not meaning(h).known
     ]
     guess = difflib.get_close_matches(field_name, possible, n=1, cutoff=0.0)
-    if guess:
+    larger = _larger_than_ballots(field_name, headers, profiles, candidates)
+    if larger and not possible:
+        fix = (
+            f'name the column with --map {field_name}="{larger}" (read as a candidate, but '
+            "its values are larger than the ballots: a candidate cannot have more votes "
+            "than there are ballots)"
+        )
+    elif guess:
         fix = f'name the column with --map {field_name}="{guess[0]}"'
     elif possible:
         fix = f'name the column with --map {field_name}="{possible[0]}"'
@@ -483,6 +491,33 @@ def missing_field_error(
         column=field_name,
         hint=f"{fix} (several summed: --map {field_name}=A+B). Headers found: {shown}",
     )
+
+
+def _larger_than_ballots(
+    field_name: str,
+    headers: list[str],
+    profiles: dict[str, ColumnProfile],
+    candidates: dict[str, str],
+) -> str | None:
+    """A candidate-read column that can only be registered: larger than every ballot line."""
+    if field_name != "registered":
+        return None
+    ballots = [
+        profiles[h].median
+        for h in headers
+        if meaning(h).field in ("ballots_issued", "ballots_cast", "valid")
+        and h in profiles
+        and profiles[h].median is not None
+    ]
+    if not ballots:
+        return None
+    floor = max(ballots)
+    above = [
+        (profiles[h].median, h)
+        for h in candidates.values()
+        if profiles.get(h) and profiles[h].median is not None and profiles[h].median > floor
+    ]
+    return max(above)[1] if above else None
 
 
 def fitting_bundled_mappings(headers: list[str]) -> list[str]:

@@ -123,12 +123,19 @@ def parse_counts(cells: pd.Series) -> ParsedColumn:
     return ParsedColumn(values, missing, bad, codes, note, share)
 
 
-def looks_numeric(cells: pd.Series, sample: int = 2000) -> bool:
-    """Whether a column holds counts: 90% of a sample of its non-empty cells parse."""
+def looks_numeric(cells: pd.Series, sample: int = 2000, *, with_median: bool = False):
+    """Whether a column holds counts: 90% of a sample of its non-empty cells parse.
+
+    With ``with_median``, returns ``(numeric, median of the sample's counts)``.
+    """
     head = cells.iloc[:sample] if len(cells) <= 4 * sample else cells.sample(sample, random_state=0)
     parsed = parse_counts(head)
     present = int((~parsed.missing).sum())
-    return present > 0 and parsed.numeric_share >= 0.9
+    numeric = present > 0 and parsed.numeric_share >= 0.9
+    if not with_median:
+        return numeric
+    finite = parsed.values[np.isfinite(parsed.values)]
+    return numeric, (float(np.median(finite)) if len(finite) else None)
 
 
 @dataclass(frozen=True)

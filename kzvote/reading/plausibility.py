@@ -61,6 +61,7 @@ def check_mapping(
     *,
     id_shapes: dict[str, str] | None = None,
     given_candidates: bool = False,
+    spare: tuple[str, ...] = (),
 ) -> list[Objection]:
     """Every objection to the mapping, most serious first (empty when it is plausible).
 
@@ -74,6 +75,9 @@ def check_mapping(
         Candidate headers whose values look like identifiers, with the evidence.
     given_candidates
         The user named the candidates: objections then point at ``--map candidates``.
+    spare
+        Numeric columns that are neither fields nor candidates: the ones a fix for a
+        wrongly mapped field may name.
 
     Notes
     -----
@@ -105,11 +109,32 @@ def check_mapping(
                 (worst,),
                 f"mapped to {name} but holds text, not counts "
                 f"({parsed[worst].numeric_share:.0%} of its cells are numbers)",
-                f'--map {name}="HEADER" naming a numeric column (see kzvote columns FILE)',
+                _remap_fix(name, spare),
             )
         )
     headers = list(mapping.candidates.values())
     votes = {h: parsed[h].values for h in headers}
+    registered = fields.get("registered")
+    ballots_known = any(f in fields for f in ("ballots_issued", "ballots_cast", "valid"))
+    if registered is not None and votes and not ballots_known:
+        # no ballots line to check registered against: the candidates' sum must fit
+        matrix = np.column_stack(list(votes.values()))
+        total = matrix.sum(axis=1)
+        both = np.isfinite(total) & np.isfinite(registered)
+        over = _share(total > registered, both)
+        largest = int(np.argmax(np.nansum(matrix, axis=0)))
+        one_column = _share(total - matrix[:, largest] <= registered, both) >= RESTORES
+        if both.sum() >= MIN_STATIONS and over > MOST and not one_column:
+            objections.append(
+                Objection(
+                    mapping.fields["registered"],
+                    f"registered is below the candidates' votes at {over:.0%} of stations: "
+                    "registered is mapped to the wrong column",
+                    _remap_fix("registered", spare),
+                )
+            )
+            # a wrong registered column says nothing about the candidates
+            fields = {k: v for k, v in fields.items() if k != "registered"}
     cap_name, cap = _ceiling(fields)
     map_hint = "--map candidates=" + "+".join(headers[:3]) + ("+..." if len(headers) > 3 else "")
 
@@ -152,8 +177,21 @@ def check_mapping(
                 break
     named = {c for o in objections for c in o.columns}
     objections += _sum_objections(fields, votes, named, given_candidates, map_hint)
-    objections += _identity_objections(mapping, fields)
-    return objections
+    identity = _identity_objections(mapping, fields, spare)
+    return identity + objections
+
+
+def _remap_fix(name: str, spare: tuple[str, ...]) -> str:
+    if spare:
+        return (
+            f'--map {name}="{spare[0]}" (numeric columns not in use: '
+            + ", ".join(repr(h) for h in spare[:5])
+            + ")"
+        )
+    return (
+        f"--map {name}=HEADER naming the column that holds it; no numeric column is left "
+        "unused, so it may be among those read as candidates (kzvote columns FILE)"
+    )
 
 
 def _fix_for(columns: list[str], given_candidates: bool, map_hint: str) -> str:
@@ -249,7 +287,9 @@ def _sum_objections(
     ]
 
 
-def _identity_objections(mapping: Mapping, fields: dict[str, np.ndarray]) -> list[Objection]:
+def _identity_objections(
+    mapping: Mapping, fields: dict[str, np.ndarray], spare: tuple[str, ...]
+) -> list[Objection]:
     out = []
     registered = fields.get("registered")
     ballots = [fields[f] for f in ("ballots_issued", "ballots_cast") if f in fields]
@@ -264,7 +304,7 @@ def _identity_objections(mapping: Mapping, fields: dict[str, np.ndarray]) -> lis
                         mapping.fields["registered"],
                         f"registered is below the ballots at {over:.0%} of stations "
                         "(turnout over 100%): registered is mapped to the wrong column",
-                        '--map registered="HEADER" naming the registered-voters column',
+                        _remap_fix("registered", spare),
                     )
                 )
     if "valid" in fields and "ballots_cast" in fields:
@@ -277,7 +317,7 @@ def _identity_objections(mapping: Mapping, fields: dict[str, np.ndarray]) -> lis
                     Objection(
                         mapping.fields["valid"] + mapping.fields["ballots_cast"],
                         f"valid exceeds ballots cast at {over:.0%} of stations",
-                        '--map valid="HEADER" and --map ballots_cast="HEADER"',
+                        _remap_fix("valid", spare),
                     )
                 )
     return out

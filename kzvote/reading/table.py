@@ -355,8 +355,14 @@ def _aggregate_rows(
         none = empty_id & (np.fmax(registered, 0) > 0)
         why[none] = "no station number"
         aggregate |= none
-    text = ids["station_id"] + " " + ids["district"] + " " + ids["region"]
-    words = text.str.contains(_AGGREGATE_WORDS, na=False).to_numpy() & ~aggregate
+    words = np.zeros(n, dtype=bool)
+    for column in ("station_id", "district", "region"):
+        values = ids[column]
+        distinct = pd.Series(values.unique())
+        marked = distinct[distinct.str.contains(_AGGREGATE_WORDS, na=False)]
+        if len(marked):
+            words |= values.isin(marked).to_numpy()
+    words &= ~aggregate
     why[words] = "electronic, remote or total (by its name)"
     aggregate |= words
     finite = np.isfinite(registered) & ~aggregate

@@ -420,7 +420,9 @@ _PROTOCOL_LINES: tuple[tuple[str, tuple[str, ...]], ...] = (
 
 #: Headers that name a code or a number of something: identifiers, never counts.
 _IDENTIFIER = (
-    r"^(id|code|kod|код|nr|no|номер|numer|lp|№|n|#)\b.{0,30}$",
+    r"^(id|code|kod|код|nr|no|номер|numer|lp)\b.{0,30}$",
+    r"^[№#].{0,30}$",
+    r"\bп/п\b",
     r"^cod[a-z]{0,6}$",
     r"^(cod|codigo|kod|код|код\w*)[ _.-]",
     r"\b(id|code|kod|codigo|nr)$",
