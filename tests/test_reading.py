@@ -328,7 +328,8 @@ def _observers(tmp_path, columns: dict) -> str:
         {"Проголосовало (наш подсчёт)": lambda m: m["ballots_cast"]},
         {
             "turnout": lambda m: [
-                f"{100 * c / r:.1f}%" for c, r in zip(m["ballots_cast"], m["registered"])
+                f"{100 * c / r:.1f}%"
+                for c, r in zip(m["ballots_cast"], m["registered"], strict=True)
             ]
         },
     ],
