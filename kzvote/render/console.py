@@ -122,6 +122,15 @@ def results_table(data: dict[str, Any], *, max_rows: int = 60) -> Table:
 
 def notes(data: dict[str, Any]) -> Text:
     text = Text()
+    for warning in data["input"].get("mapping", {}).get("warnings", []):
+        text.append(f"mapping: {warning}\n", style="bold red")
+    aggregates = data.get("summary", {}).get("aggregate_rows")
+    if aggregates:
+        text.append(
+            f"{aggregates} aggregate rows (electronic voting, totals): counted in the totals, "
+            "kept out of the station-level tests (integrity: aggregate_row)\n",
+            style="yellow",
+        )
     params = data["parameters"]
     text.append(
         f"alpha {params['alpha']}, p-values adjusted over the whole battery "
