@@ -556,6 +556,31 @@ def simulate(
         str | None,
         typer.Option("--truth", help="Also write the truth table (what was done where)."),
     ] = None,
+    concurrent: Annotated[
+        str | None,
+        typer.Option(
+            "--concurrent",
+            help="Also write a single-mandate contest at the same stations here (OUT is "
+            "then the party list); see --inflate-share.",
+        ),
+    ] = None,
+    inflate_share: Annotated[
+        float,
+        typer.Option(
+            "--inflate-share",
+            help="With --concurrent: share of stations inflated in one contest only.",
+        ),
+    ] = 0.0,
+    inflate_contest: Annotated[
+        str,
+        typer.Option("--inflate-contest", help="a (the party list, OUT) or b (--concurrent)."),
+    ] = "a",
+    inflate_min: Annotated[
+        int, typer.Option("--inflate-min", help="Fewest extra ballots at an inflated station.")
+    ] = 40,
+    inflate_max: Annotated[
+        int, typer.Option("--inflate-max", help="Most extra ballots at an inflated station.")
+    ] = 250,
     layout: Annotated[
         str,
         typer.Option(
@@ -592,6 +617,7 @@ def simulate(
         ("--whole-percent-share", whole_percent_share),
         ("--rounded-share", rounded_share),
         ("--observer-share", observer_share),
+        ("--inflate-share", inflate_share),
     ):
         if not 0 <= value <= 1:
             raise KzvoteError("bad_option", f"{name} must be between 0 and 1, not {value}")
@@ -630,8 +656,27 @@ def simulate(
                 "unknown_region", f"no region called {region_only!r} in the simulation"
             )
         table = table[keep]
-    write_atomic(out, protocol_layout(table, layout, seed).to_csv(index=False))
     written = [out]
+    if concurrent:
+        from kzvote.simulate import concurrent_pair
+
+        if inflate_min < 0 or inflate_max < inflate_min:
+            raise KzvoteError("bad_option", "--inflate-min must be >= 0 and at most --inflate-max")
+        table, contest_b, pair_truth = concurrent_pair(
+            table,
+            seed,
+            inflate_share=inflate_share,
+            inflate_range=(inflate_min, inflate_max),
+            inflate=inflate_contest,
+        )
+        truth_table = truth_table.merge(
+            pair_truth.drop(columns=["region"]), on="station_id", how="left"
+        )
+        write_atomic(concurrent, contest_b.to_csv(index=False))
+        written.append(concurrent)
+    elif inflate_share:
+        raise KzvoteError("bad_option", "--inflate-share needs --concurrent")
+    write_atomic(out, protocol_layout(table, layout, seed).to_csv(index=False))
     if observers:
         write_atomic(observers, observer_table(truth_table).to_csv(index=False))
         written.append(observers)
@@ -764,6 +809,179 @@ def compare(
             sys.stdout.write(text)
         else:
             write_atomic(json_path, text, inputs=inputs)
+    if fail_on == "anomaly" and any(r["verdict"] == "anomaly" for r in data["results"]):
+        raise typer.Exit(1)
+
+
+def _contest_labels(files: list[str], labels: list[str] | None) -> list[str]:
+    from kzvote.model import KzvoteError
+
+    if labels:
+        if len(labels) != len(files):
+            raise KzvoteError(
+                "bad_option",
+                f"--label was given {len(labels)} times for {len(files)} files",
+                hint="give one --label per contest file, in the same order",
+            )
+        out = [label.strip() for label in labels]
+    else:
+        out = [_default_plot_dir(f).name for f in files]
+    seen: dict[str, int] = {}
+    unique = []
+    for label in out:
+        seen[label] = seen.get(label, 0) + 1
+        unique.append(label if seen[label] == 1 else f"{label} ({seen[label]})")
+    return unique
+
+
+@app.command()
+@_guard
+def crosscheck(
+    files: Annotated[
+        list[str],
+        typer.Argument(help="Two or more contest files of the same election day and stations."),
+    ],
+    *,
+    key: Annotated[
+        str | None,
+        typer.Option("--key", help="Station id column, the same header in every file."),
+    ] = None,
+    label: Annotated[
+        list[str] | None,
+        typer.Option("--label", help="A name per contest, in file order (default: file names)."),
+    ] = None,
+    tolerance: Annotated[
+        float, typer.Option("--tolerance", help="Ballots of difference tolerated (default 3).")
+    ] = 3.0,
+    tolerance_share: Annotated[
+        float,
+        typer.Option(
+            "--tolerance-share", help="...or this share of registered, if larger (default 0.01)."
+        ),
+    ] = 0.01,
+    json_path: JsonOpt = None,
+    csv_path: Annotated[
+        str | None, typer.Option("--csv", help="Write one row per joined station.")
+    ] = None,
+    report: Annotated[
+        str | None,
+        typer.Option("--report", help="Write a shareable report (.html or .md)."),
+    ] = None,
+    plots: PlotsOpt = None,
+    no_plots: NoPlotsOpt = False,
+    by_region: ByRegionOpt = False,
+    alpha: AlphaOpt = 0.05,
+    seed: SeedOpt = 0,
+    adjust: AdjustOpt = "holm",
+    quiet: QuietOpt = False,
+    fail_on: FailOnOpt = "never",
+    map_options: MapOpt = None,
+    mapping: MappingOpt = None,
+    map_a: Annotated[
+        list[str] | None, typer.Option("--map-a", help="--map for the first file only.")
+    ] = None,
+    map_b: Annotated[
+        list[str] | None, typer.Option("--map-b", help="--map for the second file only.")
+    ] = None,
+    map_c: Annotated[
+        list[str] | None, typer.Option("--map-c", help="--map for the third file only.")
+    ] = None,
+    mapping_a: Annotated[
+        str | None, typer.Option("--mapping-a", help="--mapping for the first file.")
+    ] = None,
+    mapping_b: Annotated[
+        str | None, typer.Option("--mapping-b", help="--mapping for the second file.")
+    ] = None,
+    mapping_c: Annotated[
+        str | None, typer.Option("--mapping-c", help="--mapping for the third file.")
+    ] = None,
+    ignore: IgnoreOpt = None,
+    force: ForceOpt = False,
+    encoding: EncodingOpt = None,
+    delimiter: DelimiterOpt = None,
+) -> None:
+    """Check that concurrent contests at the same stations agree, station by station.
+
+    Voters receive several ballots at once (party list, district, local assembly); the
+    numbers of ballots issued may differ between the contests by a few papers only.
+
+    Example: kzvote crosscheck party_list.csv district.csv --csv stations.csv --report r.html
+    """
+    import math
+
+    from kzvote.crosscheck import crosscheck as run_crosscheck
+    from kzvote.model import KzvoteError
+    from kzvote.outputs import write_atomic
+    from kzvote.render import console as view
+    from kzvote.render.csvout import crosscheck_csv
+    from kzvote.render.jsonout import dumps
+    from kzvote.suite import Params
+
+    if fail_on not in ("anomaly", "never"):
+        raise KzvoteError("bad_option", f"--fail-on must be 'anomaly' or 'never', not {fail_on!r}")
+    if len(files) < 2:
+        raise KzvoteError(
+            "bad_option",
+            "crosscheck needs at least two contest files",
+            hint="e.g. kzvote crosscheck party_list.csv district.csv",
+        )
+    if not math.isfinite(tolerance) or tolerance < 0:
+        raise KzvoteError("bad_option", f"--tolerance must be a number >= 0, not {tolerance}")
+    if not math.isfinite(tolerance_share) or not 0 <= tolerance_share < 1:
+        raise KzvoteError(
+            "bad_option", f"--tolerance-share must be in [0, 1), not {tolerance_share}"
+        )
+    if report and not report.lower().endswith((".html", ".htm", ".md")):
+        raise KzvoteError(
+            "bad_option", "--report must end in .html or .md", hint="e.g. --report report.html"
+        )
+    labels = _contest_labels(files, label)
+    per_file_map = [map_a, map_b, map_c]
+    per_file_mapping = [mapping_a, mapping_b, mapping_c]
+    key_map = [f"station_id={key}"] if key else []
+    tables = []
+    for k, path in enumerate(files):
+        own_map = per_file_map[k] if k < 3 else None
+        own_mapping = per_file_mapping[k] if k < 3 else None
+        tables.append(
+            _load(
+                path,
+                (map_options or []) + (own_map or []) + key_map,
+                own_mapping or mapping,
+                encoding,
+                delimiter,
+                None,
+                ignore=ignore,
+                force=force,
+                need_candidates=False,
+            )
+        )
+    params = Params(alpha=alpha, seed=seed, adjust=adjust, by_region=by_region)
+    data = run_crosscheck(
+        tables, labels, params, tolerance=tolerance, tolerance_share=tolerance_share
+    )
+    if not no_plots:
+        from kzvote.plots import save_crosscheck_plots
+
+        folder = Path(plots) if plots else _default_plot_dir(files[0]) / "crosscheck"
+        data["plots"] = save_crosscheck_plots(data, folder)
+    to_stdout = json_path == "-"
+    if not quiet:
+        _console(stderr=to_stdout).print(view.crosscheck_renderable(data))
+    if csv_path:
+        write_atomic(csv_path, crosscheck_csv(data), inputs=files)
+    if report:
+        from kzvote.render.report import crosscheck_report
+
+        write_atomic(
+            report, crosscheck_report(data, html=not report.lower().endswith(".md")), inputs=files
+        )
+    if json_path:
+        text = dumps(data)
+        if to_stdout:
+            sys.stdout.write(text)
+        else:
+            write_atomic(json_path, text, inputs=files)
     if fail_on == "anomaly" and any(r["verdict"] == "anomaly" for r in data["results"]):
         raise typer.Exit(1)
 

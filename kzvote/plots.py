@@ -437,3 +437,100 @@ def save_calibration_plots(data: dict, folder: str | Path) -> list[str]:
         ax.legend(fontsize=6)
         paths.append(_save(fig, out, f"calibration_power_{kind}"))
     return paths
+
+
+def _plain(text: object) -> str:
+    """Data shown as text in a figure: a '$' must not start matplotlib's mathtext."""
+    return str(text).replace("$", r"\$")
+
+
+def save_crosscheck_plots(data: dict, folder: str | Path) -> list[str]:
+    """Per pair: A against B per station, the differences; and flagged shares by region."""
+    out = make_output_dir(folder)
+    paths = []
+    stations = data["stations"]
+    tol_ballots = data["parameters"]["tolerance_ballots"]
+    tol_share = data["parameters"]["tolerance_share_of_registered"]
+    for k, pair in enumerate(data["summary"]["pairs"]):
+        a, b, basis = pair["a"], pair["b"], pair["basis"]
+        rows = [s for s in stations if s["values"].get(a) and s["values"].get(b)]
+        name_a, name_b = _plain(a), _plain(b)
+        if not rows:
+            continue
+        x = np.array([s["values"][a][basis] or np.nan for s in rows], dtype=float)
+        y = np.array([s["values"][b][basis] or np.nan for s in rows], dtype=float)
+        reg = np.array([s["values"][a]["registered"] or np.nan for s in rows], dtype=float)
+        tol = np.maximum(tol_ballots, tol_share * np.nan_to_num(reg))
+        flagged = np.abs(x - y) > tol
+        word = "ballots issued" if basis == "ballots_issued" else "ballots cast"
+        fig = _figure(6.5, 6.5)
+        ax = fig.subplots()
+        ok = np.isfinite(x) & np.isfinite(y)
+        top = float(np.nanmax(np.r_[x[ok], y[ok], 1.0])) * 1.05
+        # the tolerance depends on registered voters: its median per band of x
+        edges = np.linspace(0, top, 41)
+        which = np.clip(np.digitize(x[ok], edges) - 1, 0, len(edges) - 2)
+        centres, bands = [], []
+        for b_ in range(len(edges) - 1):
+            inside = which == b_
+            if inside.any():
+                centres.append(float(np.median(x[ok][inside])))
+                bands.append(float(np.median(tol[ok][inside])))
+        xs, ts = np.array(centres), np.array(bands)
+        ax.fill_between(
+            xs,
+            xs - ts,
+            xs + ts,
+            color="#bbbbbb",
+            alpha=0.6,
+            linewidth=0,
+            label="tolerance (median station)",
+        )
+        ax.plot([0, top], [0, top], color="#555555", linewidth=1, label=f"{name_b} = {name_a}")
+        ax.scatter(x[ok & ~flagged], y[ok & ~flagged], s=8, color="#3b6ea5", label="agree")
+        ax.scatter(x[ok & flagged], y[ok & flagged], s=14, color="#c0392b", label="disagree")
+        ax.set_xlim(0, top)
+        ax.set_ylim(0, top)
+        ax.set_xlabel(f"{word}: {name_a}")
+        ax.set_ylabel(f"{word}: {name_b}")
+        ax.set_title(f"{word.capitalize()} per station: {name_a} vs {name_b}")
+        ax.legend(fontsize=8, loc="upper left")
+        ax.ticklabel_format(style="plain", useOffset=False)
+        paths.append(_save(fig, out, f"crosscheck_{k + 1}_scatter"))
+
+        fig = _figure(7.5, 4.5)
+        ax = fig.subplots()
+        diff = (x - y)[ok]
+        span = max(float(np.nanmax(np.abs(diff), initial=1.0)), 10.0)
+        bins = np.linspace(-span, span, 81)
+        ax.hist(diff, bins=bins, color="#3b6ea5")
+        median_tol = float(np.median(tol[ok]))
+        for sign in (-1, 1):
+            ax.axvline(sign * median_tol, color="#c0392b", linestyle="--", linewidth=1)
+        ax.set_yscale("log")
+        ax.set_xlabel(f"{word}: {name_a} minus {name_b}")
+        ax.set_ylabel("stations (log scale)")
+        ax.set_title(
+            f"Differences per station ({pair['flagged']:,} of {pair['stations']:,} beyond the "
+            f"tolerance; dashed: the median station's tolerance, ±{median_tol:.0f})",
+            fontsize=9,
+        )
+        paths.append(_save(fig, out, f"crosscheck_{k + 1}_differences"))
+
+    national = [
+        r for r in data["results"] if r["test"] == "crosscheck_issued" and r["scope"] == "national"
+    ]
+    regions = national[0]["details"].get("by_region", []) if national else []
+    if len(regions) > 1:
+        regions = sorted(regions, key=lambda r: r["share_flagged"])[-30:]
+        fig = _figure(7.5, max(3.0, 0.28 * len(regions) + 1.2))
+        ax = fig.subplots()
+        names = [_plain(r["region"]) for r in regions]
+        ax.barh(range(len(names)), [100 * r["share_flagged"] for r in regions], color="#c0392b")
+        ax.set_yticks(range(len(names)), names, fontsize=8)
+        ax.set_xlabel("stations where the contests disagree, %")
+        ax.set_title(
+            f"Disagreeing stations by region ({_plain(national[0]['subject'])})", fontsize=10
+        )
+        paths.append(_save(fig, out, "crosscheck_regions"))
+    return paths

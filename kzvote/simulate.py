@@ -439,3 +439,108 @@ def protocol_layout(table: pd.DataFrame, layout: str, seed: int) -> pd.DataFrame
             out[header] = table[name].to_numpy()
     # station numbers repeat across regions, as on the real forms: region + number is the key
     return pd.DataFrame(out)
+
+
+def concurrent_pair(
+    table: pd.DataFrame,
+    seed: int,
+    *,
+    inflate_share: float = 0.0,
+    inflate_range: tuple[int, int] = (40, 250),
+    inflate: str = "a",
+    districts_per_region: int = 4,
+    candidates_per_district: tuple[int, int] = (3, 5),
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """A party-list contest (``table``) and a single-mandate contest at the same stations.
+
+    Honest differences between the two are a few papers: a voter refusing the district
+    ballot (0.15% of those issued), one taking only the district ballot (0.05% of the
+    rest), spoiled papers. Each district has its own 3-5 candidates; the other
+    districts' candidate columns are blank. With ``inflate_share``, that share of
+    stations gets ``U(inflate_range)`` extra ballots in one contest only (``inflate``:
+    ``a`` the party list, ``b`` the district), all for its leader, capped so that
+    turnout stays at most 100%.
+
+    Returns (contest a, contest b, truth) where truth has ``station_id``, ``region``,
+    ``inflated_contest`` and ``inflated_ballots``.
+    """
+    if inflate not in ("a", "b"):
+        raise KzvoteError("bad_option", "--inflate-contest must be a or b")
+    lo, hi = inflate_range
+    if not 0 <= lo <= hi:
+        raise KzvoteError("bad_option", "--inflate-min must be between 0 and --inflate-max")
+    rng = np.random.default_rng([seed, 19])
+    a = table.copy()
+    n = len(a)
+    registered = a["registered"].to_numpy(dtype=np.int64)
+    issued_a = a["ballots_issued"].to_numpy(dtype=np.int64)
+    refused = rng.binomial(issued_a, 0.0015)
+    only_b = rng.binomial(np.maximum(registered - issued_a, 0), 0.0005)
+    issued_b = issued_a - refused + only_b
+    cast_b = issued_b - rng.binomial(issued_b, 0.002)
+    invalid_b = rng.binomial(cast_b, 0.02)
+    valid_b = cast_b - invalid_b
+    # districts: consecutive blocks of stations inside each region
+    district = np.empty(n, dtype=object)
+    for region, idx in a.groupby("region", sort=False).indices.items():
+        k = max(1, min(districts_per_region, len(idx)))
+        blocks = np.array_split(np.sort(idx), k)
+        for d, block in enumerate(blocks, start=1):
+            district[block] = f"{region} district {d}"
+    names = list(dict.fromkeys(district))
+    columns: dict[str, np.ndarray] = {}
+    leader_col = {}
+    for d in names:
+        rows = np.flatnonzero(district == d)
+        k = int(rng.integers(candidates_per_district[0], candidates_per_district[1] + 1))
+        shares = rng.dirichlet(np.ones(k) * 2, size=1)[0]
+        shares = np.sort(shares)[::-1]
+        draws = np.array(
+            [rng.multinomial(v, rng.dirichlet(shares * 60)) for v in valid_b[rows]]
+        ).reshape(len(rows), k)
+        for c in range(k):
+            header = f"{d}: candidate {c + 1}"
+            column = np.full(n, -1, dtype=np.int64)
+            column[rows] = draws[:, c]
+            columns[header] = column
+        leader_col[d] = f"{d}: candidate 1"
+    b = pd.DataFrame(
+        {
+            "station_id": a["station_id"].to_numpy(),
+            "region": a["region"].to_numpy(),
+            "district": district,
+            "registered": registered,
+            "ballots_issued": issued_b,
+            "ballots_cast": cast_b,
+            "valid": valid_b,
+            "invalid": invalid_b,
+        }
+    )
+    extra = np.zeros(n, dtype=np.int64)
+    chosen = rng.random(n) < inflate_share
+    if chosen.any():
+        want = rng.integers(lo, hi + 1, size=n)
+        target = a if inflate == "a" else b
+        room = registered - target["ballots_issued"].to_numpy(dtype=np.int64)
+        extra = np.where(chosen, np.clip(np.minimum(want, room), 0, None), 0)
+        for name in ("ballots_issued", "ballots_cast", "valid"):
+            target[name] = target[name].to_numpy(dtype=np.int64) + extra
+        if inflate == "a":
+            leader = a.columns[7]  # the first party column of the party-list layout
+            a[leader] = a[leader].to_numpy(dtype=np.int64) + extra
+        else:
+            for d, header in leader_col.items():
+                rows = district == d
+                columns[header][rows] += extra[rows]
+    for header, column in columns.items():
+        b[header] = pd.array(np.where(column >= 0, column, 0), dtype="Int64")
+        b.loc[column < 0, header] = pd.NA
+    truth = pd.DataFrame(
+        {
+            "station_id": a["station_id"].to_numpy(),
+            "region": a["region"].to_numpy(),
+            "inflated_contest": np.where(extra > 0, inflate, ""),
+            "inflated_ballots": extra,
+        }
+    )
+    return a, b, truth

@@ -196,9 +196,10 @@ def table_from_frame(
 ) -> StationTable:
     """A :class:`StationTable` from an in-memory frame, through the same detection and
     checks as a file (used for simulations, which need no CSV round trip)."""
+    text = frame.astype(object).where(frame.notna(), "").astype(str)
     raw = RawTable(
         path=name,
-        frame=frame.astype(str).reset_index(drop=True),
+        frame=text.reset_index(drop=True),
         lines=np.arange(2, len(frame) + 2),
         encoding="memory",
         delimiter=None,
@@ -207,7 +208,11 @@ def table_from_frame(
     )
     frame = frame.reset_index(drop=True)
     # integer columns (simulations, twins) are parsed as they are, not from their text
-    integer = {c: frame[c] for c in frame.columns if frame[c].dtype.kind in "iu"}
+    integer = {
+        c: frame[c]
+        for c in frame.columns
+        if frame[c].dtype.kind in "iu" and not frame[c].isna().any()
+    }
     profiles = {
         c: ColumnProfile(numeric=True, median=float(frame[c].median()))
         if c in integer

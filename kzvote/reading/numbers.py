@@ -65,6 +65,15 @@ def parse_counts(cells: pd.Series) -> ParsedColumn:
     note = None
     folded = text.str.casefold()
     missing = folded.isin(MISSING_TOKENS).to_numpy()
+    # Second fast path: integer literals and blanks only (e.g. single-mandate files, where
+    # a blank is a candidate not on that district's ballot)
+    if missing.any() and not missing.all():
+        present = pd.to_numeric(text[~missing], errors="coerce")
+        if present.dtype.kind in "iu":
+            numbers = present.to_numpy(dtype=float)
+            if (numbers >= 0).all() and (numbers <= MAX_EXACT).all():
+                values[~missing] = numbers
+                return ParsedColumn(values, missing, np.zeros(n, bool), codes, None, 1.0)
 
     def match(pattern: str) -> np.ndarray:
         return text.str.fullmatch(pattern).to_numpy()

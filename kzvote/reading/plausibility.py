@@ -229,7 +229,10 @@ def _sum_objections(
     if not headers:
         return []
     matrix = np.column_stack([votes[h] for h in headers])
-    total = matrix.sum(axis=1)
+    # a blank is a candidate not on that ballot (single-mandate districts): zero votes
+    any_vote = np.isfinite(matrix).any(axis=1)
+    matrix = np.nan_to_num(matrix, nan=0.0)
+    total = np.where(any_vote, matrix.sum(axis=1), np.nan)
     if "valid" in fields:
         target, what, exact = fields["valid"], "valid ballots", True
     elif "ballots_cast" in fields and "invalid" in fields:

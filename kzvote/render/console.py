@@ -472,3 +472,114 @@ def calibration_renderable(data: dict[str, Any]) -> Group:
             )
         )
     return Group(*parts)
+
+
+def crosscheck_renderable(data: dict[str, Any]) -> Group:
+    """Headline, one plain sentence per pair, the tests, the worst stations (80 columns)."""
+    summary = data["summary"]
+    parts: list[Any] = []
+    grid = Table.grid(padding=(0, 2))
+    grid.add_column(style="bold", no_wrap=True)
+    grid.add_column(overflow="fold")
+    for contest in data["input"]["contests"]:
+        grid.add_row(escape(contest["label"]), escape(contest["path"]))
+    grid.add_row("stations", f"{summary['matched']:,} in two contests or more")
+    share = summary["share_flagged"] or 0.0
+    grid.add_row(
+        "disagree",
+        Text(
+            f"{summary['flagged']:,} stations ({_pct(share)}) beyond the tolerance",
+            style="bold red" if summary["flagged"] else "green",
+        ),
+    )
+    tol = data["parameters"]
+    grid.add_row(
+        "tolerance",
+        f"more than max({_num(tol['tolerance_ballots'])} ballots, "
+        f"{_pct(tol['tolerance_share_of_registered'])} of registered)",
+    )
+    parts.append(Panel(grid, title="Concurrent contests", expand=False))
+    sentences = Text()
+    for pair in summary["pairs"]:
+        a, b = pair["a"], pair["b"]
+        extra = pair["extra_ballots_where_flagged"]
+        basis = "ballots issued" if pair["basis"] == "ballots_issued" else "ballots cast"
+        if pair["flagged"]:
+            higher = max(extra, key=extra.get)
+            sentences.append(
+                f"{a} vs {b}: {basis} differ at {pair['flagged']:,} of {pair['stations']:,} "
+                f"stations; there {escape(higher)} shows {_num(extra[higher])} more ballots "
+                f"(the other contest {_num(min(extra.values()))} more).\n",
+                style="bold",
+            )
+        else:
+            sentences.append(f"{a} vs {b}: {basis} agree within the tolerance everywhere.\n")
+        if pair["registered_differ"]:
+            sentences.append(
+                f"  registered voters differ beyond the tolerance at "
+                f"{pair['registered_differ']:,} stations.\n",
+                style="yellow",
+            )
+    for r in data["results"]:
+        gain = r["details"].get("leader_gain") if r["scope"] == "national" else None
+        if r["test"] == "crosscheck_issued" and gain:
+            sentences.append(
+                f"  where they disagree, the leader of {escape(gain['contest'])} has "
+                f"{_pct(gain['leader_share_flagged'])} of the votes, elsewhere "
+                f"{_pct(gain['leader_share_elsewhere'])}.\n",
+                style="dim",
+            )
+    parts.append(sentences)
+    tests = Table(title="Tests", title_justify="left")
+    tests.add_column("test", no_wrap=True)
+    tests.add_column("pair", overflow="fold")
+    tests.add_column("scope", overflow="fold")
+    tests.add_column("result", justify="right", no_wrap=True)
+    tests.add_column("p adj.", justify="right", no_wrap=True)
+    tests.add_column("verdict", no_wrap=True)
+    shown = [r for r in data["results"] if r["scope"] == "national" or r["verdict"] == "anomaly"]
+    for r in shown[:30]:
+        if r["test"] == "crosscheck_balance":
+            result = f"{_num(r['details'].get('net_extra_ballots'))} net"
+        else:
+            result = f"{_num(r['statistic'])} / {_num(r['n'])}"
+        tests.add_row(
+            r["test"].removeprefix("crosscheck_"),
+            escape(str(r["subject"])),
+            escape(str(r["scope"])),
+            result,
+            _p(r["p_adjusted"]),
+            Text(r["verdict"], style=VERDICT_STYLE.get(r["verdict"], "")),
+        )
+    if len(data["results"]) > len(shown[:30]):
+        tests.caption = f"{len(data['results']) - len(shown[:30])} more rows in --json"
+    parts.append(tests)
+    flagged = [s for s in data["stations"] if s["flagged"]]
+    if flagged:
+        labels = summary["contests"][:3]
+        stations = Table(title="Stations that disagree, largest first", title_justify="left")
+        stations.add_column("station", overflow="fold")
+        stations.add_column("region", overflow="fold")
+        for label in labels:
+            stations.add_column(escape(label), justify="right", overflow="fold")
+        for row in flagged[:10]:
+            cells = [escape(row["station_id"]), escape(row["region"])]
+            for label in labels:
+                values = row["values"].get(label) or {}
+                issued = values.get("ballots_issued")
+                cells.append(_num(issued if issued is not None else values.get("ballots_cast")))
+            stations.add_row(*cells)
+        if len(flagged) > 10:
+            stations.caption = f"{len(flagged) - 10} more in --csv / --json"
+        parts.append(stations)
+    text = Text()
+    for message in summary["messages"]:
+        text.append(f"note: {message}\n", style="yellow")
+    text.append(
+        "A disagreement is arithmetic, not statistics: the same voters received both "
+        "ballots. It shows where one protocol differs from the other, not which one is "
+        "wrong, nor why.",
+        style="dim",
+    )
+    parts.append(text)
+    return Group(*parts)

@@ -45,3 +45,30 @@ def stations_csv(data: dict[str, Any]) -> str:
             cells += [row["official"][name], row["observed"][name], row["difference"][name]]
         writer.writerow([safe_cell(c) for c in cells])
     return buffer.getvalue()
+
+
+def crosscheck_csv(data: dict[str, Any]) -> str:
+    """One row per joined station: ids, flag, reasons, then each contest's numbers."""
+    labels = data["summary"]["contests"]
+    pairs = [f"{p['a']} - {p['b']}" for p in data["summary"]["pairs"]]
+    fields = ("registered", "ballots_issued", "ballots_cast", "turnout")
+    header = ["station_id", "region", "district", "flagged", "reasons"]
+    header += [f"{label} {name}" for label in labels for name in fields]
+    header += [f"difference {pair}" for pair in pairs]
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow([safe_cell(h) for h in header])
+    for row in data["stations"]:
+        cells = [
+            row["station_id"],
+            row["region"],
+            row["district"],
+            row["flagged"],
+            ";".join(row["reasons"]),
+        ]
+        for label in labels:
+            values = row["values"].get(label) or {}
+            cells += [values.get(name) for name in fields]
+        cells += [row["difference"].get(pair) for pair in pairs]
+        writer.writerow([safe_cell(c) for c in cells])
+    return buffer.getvalue()
