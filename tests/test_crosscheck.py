@@ -303,3 +303,45 @@ def test_bundled_almaty_pair():
     assert data["summary"]["matched"] == 600
     # 4% of the party-list protocols were inflated by 40-250 ballots (sample_data/README)
     assert 18 <= data["summary"]["flagged"] <= 30
+
+
+def test_html_report_renders_in_a_real_browser(tmp_path):
+    """Headless Chromium renders the report (skipped where Chromium is not installed)."""
+    import shutil
+    import subprocess
+
+    browser = shutil.which("chromium") or shutil.which("chromium-browser")
+    if browser is None:
+        pytest.skip("Chromium is not installed (Debian package 'chromium')")
+    ids = ["<img src=x onerror=alert(1)>"] + [f"S{k}" for k in range(20)]
+    a = contest(ids, [1000] * 21, [500] * 21)
+    b = contest(ids, [1000] * 21, [650] + [500] * 20)
+    pa, pb = _write_pair(tmp_path, a, b)
+    page = tmp_path / "r.html"
+    result = runner.invoke(
+        app, ["crosscheck", pa, pb, "--report", str(page), "--plots", str(tmp_path / "p"), "-q"]
+    )
+    assert result.exit_code == 0, result.output
+    shot = tmp_path / "shot.png"
+    subprocess.run(
+        [
+            browser,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            f"--user-data-dir={tmp_path / 'profile'}",
+            "--window-size=1000,1400",
+            f"--screenshot={shot}",
+            page.as_uri(),
+        ],
+        capture_output=True,
+        timeout=120,
+        check=False,
+    )
+    assert shot.exists() and shot.stat().st_size > 10_000
+    assert "<img src=x" not in page.read_text(encoding="utf-8")

@@ -383,12 +383,20 @@ def _excess_p(flagged: int, n: int) -> float:
 def _by_group(
     joined: Joined, pair: PairValues, keep: np.ndarray, column: str, limit: int | None = None
 ) -> list[dict[str, Any]]:
-    """Flagged stations per region (or district), most flagged first."""
-    first = joined.contests[[c.label for c in joined.contests].index(pair.a)]
-    col = [c.label for c in joined.contests].index(pair.a)
-    rows = joined.rows[pair.index, col][keep]
-    names = first.table.ids[column].to_numpy()[rows]
-    if not np.any(names != ""):
+    """Flagged stations per region (or district), most flagged first.
+
+    The names come from the first contest of the pair that has the column (a party
+    list file may have no districts where the single-mandate file has them)."""
+    labels = [c.label for c in joined.contests]
+    names = None
+    for label in (pair.a, pair.b):
+        col = labels.index(label)
+        rows = joined.rows[pair.index, col][keep]
+        candidate = joined.contests[col].table.ids[column].to_numpy()[rows]
+        if np.any(candidate != ""):
+            names = candidate
+            break
+    if names is None:
         return []
     frame = pd.DataFrame(
         {"name": names, "flagged": pair.flagged[keep], "diff": pair.difference[keep]}

@@ -506,14 +506,18 @@ def crosscheck_renderable(data: dict[str, Any]) -> Group:
         basis = "ballots issued" if pair["basis"] == "ballots_issued" else "ballots cast"
         if pair["flagged"]:
             higher = max(extra, key=extra.get)
+            lower = b if higher == a else a
             sentences.append(
-                f"{a} vs {b}: {basis} differ at {pair['flagged']:,} of {pair['stations']:,} "
-                f"stations; there {escape(higher)} shows {_num(extra[higher])} more ballots "
-                f"(the other contest {_num(min(extra.values()))} more).\n",
+                f"{escape(a)} vs {escape(b)}: {basis} differ at {pair['flagged']:,} of "
+                f"{pair['stations']:,} stations; there {escape(higher)} shows "
+                f"{_num(extra[higher])} more ballots in all, {escape(lower)} "
+                f"{_num(extra[lower])} more.\n",
                 style="bold",
             )
         else:
-            sentences.append(f"{a} vs {b}: {basis} agree within the tolerance everywhere.\n")
+            sentences.append(
+                f"{escape(a)} vs {escape(b)}: {basis} agree within the tolerance everywhere.\n"
+            )
         if pair["registered_differ"]:
             sentences.append(
                 f"  registered voters differ beyond the tolerance at "

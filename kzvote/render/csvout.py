@@ -23,28 +23,38 @@ def safe_cell(value: Any) -> Any:
     return text
 
 
+def table_csv(header: list[str], rows) -> str:
+    """A CSV text from a header and rows of cells, every cell spreadsheet-safe."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow([safe_cell(h) for h in header])
+    for cells in rows:
+        writer.writerow([safe_cell(c) for c in cells])
+    return buffer.getvalue()
+
+
 def stations_csv(data: dict[str, Any]) -> str:
     """One row per matched station: id, flag, then official/observed/difference per field."""
     fields = data["summary"]["compared_fields"]
     header = ["station_id", "region", "line", "flagged", "flagged_fields", "registered"]
     for name in fields:
         header += [f"{name} official", f"{name} observed", f"{name} difference"]
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow([safe_cell(h) for h in header])
-    for row in data["stations"]:
-        cells = [
-            row["station_id"],
-            row["region"],
-            row["line"],
-            row["flagged"],
-            ";".join(row["flagged_fields"]),
-            row["registered"],
-        ]
-        for name in fields:
-            cells += [row["official"][name], row["observed"][name], row["difference"][name]]
-        writer.writerow([safe_cell(c) for c in cells])
-    return buffer.getvalue()
+
+    def rows():
+        for row in data["stations"]:
+            cells = [
+                row["station_id"],
+                row["region"],
+                row["line"],
+                row["flagged"],
+                ";".join(row["flagged_fields"]),
+                row["registered"],
+            ]
+            for name in fields:
+                cells += [row["official"][name], row["observed"][name], row["difference"][name]]
+            yield cells
+
+    return table_csv(header, rows())
 
 
 def crosscheck_csv(data: dict[str, Any]) -> str:
@@ -55,20 +65,14 @@ def crosscheck_csv(data: dict[str, Any]) -> str:
     header = ["station_id", "region", "district", "flagged", "reasons"]
     header += [f"{label} {name}" for label in labels for name in fields]
     header += [f"difference {pair}" for pair in pairs]
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow([safe_cell(h) for h in header])
-    for row in data["stations"]:
-        cells = [
-            row["station_id"],
-            row["region"],
-            row["district"],
-            row["flagged"],
-            ";".join(row["reasons"]),
-        ]
-        for label in labels:
-            values = row["values"].get(label) or {}
-            cells += [values.get(name) for name in fields]
-        cells += [row["difference"].get(pair) for pair in pairs]
-        writer.writerow([safe_cell(c) for c in cells])
-    return buffer.getvalue()
+
+    def rows():
+        for row in data["stations"]:
+            cells = [row["station_id"], row["region"], row["district"], row["flagged"]]
+            cells.append(";".join(row["reasons"]))
+            for label in labels:
+                values = row["values"].get(label) or {}
+                cells += [values.get(name) for name in fields]
+            yield cells + [row["difference"].get(pair) for pair in pairs]
+
+    return table_csv(header, rows())

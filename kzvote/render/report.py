@@ -63,12 +63,30 @@ def _crosscheck_sections(data: dict[str, Any]) -> dict[str, Any]:
         basis = "ballots issued" if pair["basis"] == "ballots_issued" else "ballots cast"
         if pair["flagged"]:
             higher = max(extra, key=extra.get)
+            lower = pair["b"] if higher == pair["a"] else pair["a"]
             findings.append(
                 f"{pair['a']} vs {pair['b']}: {basis} differ at {pair['flagged']:,} of "
                 f"{pair['stations']:,} stations; at those stations {higher} shows "
-                f"{_num(extra[higher])} more ballots in all (the other contest "
-                f"{_num(min(extra.values()))})."
+                f"{_num(extra[higher])} more ballots in all, and {lower} "
+                f"{_num(extra[lower])} more."
             )
+            national = next(
+                (
+                    r
+                    for r in data["results"]
+                    if r["test"] == "crosscheck_issued"
+                    and r["scope"] == "national"
+                    and r["subject"] == f"{pair['a']} vs {pair['b']}"
+                ),
+                None,
+            )
+            gain = national["details"].get("leader_gain") if national else None
+            if gain:
+                findings.append(
+                    f"Where they disagree, the leader of {gain['contest']} "
+                    f"({gain['leader']}) has {_pct(gain['leader_share_flagged'])} of the "
+                    f"votes; at the other stations {_pct(gain['leader_share_elsewhere'])}."
+                )
         else:
             findings.append(
                 f"{pair['a']} vs {pair['b']}: {basis} agree within the tolerance at every "
