@@ -35,7 +35,14 @@ from kzvote.reading.mapping import (
 )
 from kzvote.reading.numbers import id_shape, looks_numeric, parse_counts
 from kzvote.reading.plausibility import check_mapping, implausible_error
-from kzvote.reading.source import RawTable, read_raw, sniff_delimiter
+from kzvote.reading.source import (
+    DEFAULT_LIMITS,
+    Limits,
+    RawTable,
+    parse_limits,
+    read_raw,
+    sniff_delimiter,
+)
 from kzvote.reading.table import build_table, summarise_findings
 from kzvote.reading.vocabulary import long_format_columns
 
@@ -50,6 +57,7 @@ def load_stations(
     required: tuple[str, ...] = ("registered",),
     need_candidates: bool = True,
     force: bool = False,
+    limits: Limits = DEFAULT_LIMITS,
 ) -> StationTable:
     """Read a file into a validated :class:`StationTable`.
 
@@ -67,7 +75,7 @@ def load_stations(
         cells become findings in ``table.findings`` instead.
     """
     overrides = overrides or Overrides.empty()
-    raw = read_raw(path, encoding=encoding, delimiter=delimiter, sheet=sheet)
+    raw = read_raw(path, encoding=encoding, delimiter=delimiter, sheet=sheet, limits=limits)
     if raw.frame.shape[1] < 2:
         raise KzvoteError(
             "one_column",
@@ -170,16 +178,28 @@ def _profile(cells: pd.Series) -> ColumnProfile:
 
 
 def _refuse_duplicate_headers(raw: RawTable, used: list[str]) -> None:
-    """Two columns with the same name, one of them used: which one is meant?"""
+    """Two columns with the same name, one of them used: which one is meant?
+
+    Linear in the columns: each header's base name (without the " (2)" of a copy)."""
+    import ast
+
+    duplicated = set()
+    for note in raw.notes:
+        match = re.fullmatch(r"duplicate header (.+): copy \d+ read as .+", note)
+        if match:
+            duplicated.add(ast.literal_eval(match.group(1)))
+    if not duplicated:
+        return
+    copies_of: dict[str, list[str]] = {}
+    for column in raw.frame.columns:
+        match = re.fullmatch(r"(.*) \((\d+)\)", column)
+        base = match.group(1) if match and match.group(1) in duplicated else column
+        copies_of.setdefault(base, []).append(column)
     for header in used:
         match = re.fullmatch(r"(.*) \((\d+)\)", header)
-        base = match.group(1) if match else header
-        copies = [
-            c
-            for c in raw.frame.columns
-            if c == base or re.fullmatch(re.escape(base) + r" \(\d+\)", c)
-        ]
-        if len(copies) > 1 and any(f"duplicate header {base!r}" in n for n in raw.notes):
+        base = match.group(1) if match and match.group(1) in duplicated else header
+        copies = copies_of.get(base, [])
+        if len(copies) > 1 and base in duplicated:
             raise KzvoteError(
                 "duplicate_header",
                 f"{len(copies)} columns are headed {base!r}",
@@ -224,7 +244,10 @@ def table_from_frame(
 
 
 __all__ = [
+    "DEFAULT_LIMITS",
+    "Limits",
     "Overrides",
+    "parse_limits",
     "RawTable",
     "load_stations",
     "parse_counts",

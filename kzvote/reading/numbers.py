@@ -18,8 +18,10 @@ import pandas as pd
 MISSING_TOKENS = frozenset(
     ["", "-", "—", "–", "n/a", "na", "nan", "null", "none", "н/д", "нет данных", "x", "х"]
 )
-#: Largest count held exactly in float64.
-MAX_EXACT = 2**53
+#: Largest count accepted: far above any polling station (or a country's electorate),
+#: and small enough that the exact nulls stay small (a station of 10**15 voters would
+#: make the integer test allocate gigabytes).
+MAX_EXACT = 10**9
 
 _SPACES = re.compile(r"[\s\u00a0\u202f\u2009\u2007']+")
 _PLAIN = r"[+-]?\d+"
@@ -47,7 +49,7 @@ def parse_counts(cells: pd.Series) -> ParsedColumn:
     Thousand separators are accepted when unambiguous (spaces, or commas/dots used
     the same way in every formatted cell of the column); ``1.234,0`` European decimals
     likewise. Decimals that are not whole numbers, negative numbers and values beyond
-    2**53 are flagged, never rounded silently.
+    10**9 (larger than any polling station) are flagged, never rounded silently.
     """
     n = len(cells)
     codes = np.full(n, "", dtype=object)

@@ -41,7 +41,7 @@ CHECKS: dict[str, tuple[str, tuple[str, ...], str]] = {
     "not_a_number": ("error", (), "a count cell holds text that is not a number"),
     "negative_count": ("error", (), "a count is negative"),
     "not_an_integer": ("error", (), "a count is not a whole number"),
-    "count_too_large": ("error", (), "a count exceeds 2**53"),
+    "count_too_large": ("error", (), "a count exceeds 10**9, more than any station holds"),
     "missing_value": ("warning", (), "a count cell is empty"),
     "duplicate_station": (
         "error",
@@ -392,7 +392,7 @@ def _cell_findings(
         "not_a_number": "not a number",
         "negative_count": "a count cannot be negative",
         "not_an_integer": "a count must be a whole number",
-        "count_too_large": "count too large to be real (over 2**53)",
+        "count_too_large": "count too large to be real (over 1,000,000,000)",
     }
     for code, message in messages.items():
         rows = np.flatnonzero(parsed.codes == code)
