@@ -199,10 +199,12 @@ def twin_count(sims: int, power_sims: int | None, inject: dict | None) -> tuple[
 
 
 def _ignore_interrupt() -> None:
-    """Worker initialiser: Ctrl-C is the parent's to handle (it keeps finished twins)."""
+    """Worker initialiser: Ctrl-C is the parent's to handle (it keeps finished twins);
+    SIGTERM ends a worker at once, without a traceback."""
     import signal
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
 def _run(model, seeds, inject, params, pool, progress, out: list) -> None:
@@ -250,6 +252,9 @@ def calibrate(
     """The calibration report (JSON-ready)."""
     if sims < 1:
         raise KzvoteError("bad_option", "--sims must be at least 1")
+    if power_sims is not None and power_sims < 1:
+        raise KzvoteError("bad_option", f"--power-sims must be at least 1, not {power_sims}")
+    params.validate()
     for kind, size in (inject or {}).items():
         if kind not in INJECTIONS:
             raise KzvoteError(

@@ -6,6 +6,7 @@ usage (always with a one-line explanation and the fix, never a traceback).
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -52,6 +53,14 @@ ForceOpt = Annotated[
         "the objection is recorded in the report.",
     ),
 ]
+LimitOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--limit",
+        help="Raise a reading limit: bytes=4G, rows=10M, columns=N, cell=N (repeatable; "
+        "defaults 2G bytes, 5M rows, 5,000 columns, 100,000 characters per cell).",
+    ),
+]
 EncodingOpt = Annotated[
     str | None, typer.Option("--encoding", help="Text encoding (default: detect UTF-8/BOM/cp1251).")
 ]
@@ -89,27 +98,84 @@ def _console(stderr: bool = False):
 
     stream = sys.stderr if stderr else sys.stdout
     width = None if stream.isatty() else 140
-    return Console(stderr=stderr, highlight=False, soft_wrap=False, width=width)
+    return Console(stderr=stderr, highlight=False, soft_wrap=False, width=width, safe_box=True)
 
 
 def _fail(error) -> None:
-    """Print a kzvote error for a person and exit 2."""
-    from rich.markup import escape
+    """Print a kzvote error for a person and exit 2.
 
-    console = _console(stderr=True)
+    One line ``error [code] file, line N, column 'X': message`` and one ``fix:`` line,
+    never wrapped, whatever the terminal width (a script can grep the first line).
+    """
     where = error.where()
-    prefix = escape(where + ": ") if where else ""
-    code = escape(f"[{error.code}]")
-    console.print(f"[bold red]error[/] {code} {prefix}{escape(error.message)}")
+    prefix = where + ": " if where else ""
+    lines = [f"error [{error.code}] {prefix}{error.message}"]
     if error.value is not None:
-        console.print(f"  value: {escape(repr(error.value))}")
+        lines[0] += f" (value {error.value!r})"
     if error.hint:
-        console.print(f"  fix: {escape(error.hint)}")
+        lines.append(f"  fix: {error.hint}")
     for problem in error.problems[:20]:
-        console.print(
-            f"  line {problem.line}, {escape(str(problem.column))}: {escape(problem.message)}"
-        )
+        lines.append(f"  line {problem.line}, {problem.column}: {problem.message}")
+    text = "\n".join(" ".join(line.splitlines()) for line in lines) + "\n"
+    try:
+        sys.stderr.write(text)
+        sys.stderr.flush()
+    except (OSError, ValueError):
+        pass
     raise typer.Exit(2)
+
+
+def _plot_folders(files: list[str], plots: str | None) -> list[Path]:
+    """One plot folder per input, even when two inputs share a base name."""
+    if plots and len(files) == 1:
+        return [Path(plots)]
+    base = Path(plots) if plots else Path("kzvote-output")
+    out: list[Path] = []
+    seen: dict[str, int] = {}
+    for path in files:
+        name = _default_plot_dir(path).name
+        seen[name] = seen.get(name, 0) + 1
+        out.append(base / (name if seen[name] == 1 else f"{name}_{seen[name]}"))
+    return out
+
+
+def _inputs(*paths: str | None) -> list[str]:
+    """Every file given on the command line that an output must never replace."""
+    return [p for p in paths if p]
+
+
+def _check_outputs(inputs: list[str], *outputs: str | None) -> None:
+    """Refuse bad output paths before any work is done (they are checked again on write)."""
+    from kzvote.outputs import refuse_overwriting_inputs, refuse_special
+
+    for output in outputs:
+        if output and output != "-":
+            refuse_overwriting_inputs(Path(output), inputs)
+            refuse_special(Path(output))
+
+
+def _write_stdout(text: str) -> None:
+    """JSON to standard output, always UTF-8, whatever the console encoding."""
+    from kzvote.model import KzvoteError
+
+    try:
+        buffer = getattr(sys.stdout, "buffer", None)
+        if buffer is not None:
+            sys.stdout.flush()
+            buffer.write(text.encode("utf-8"))
+            buffer.flush()
+        else:
+            sys.stdout.write(text)
+            sys.stdout.flush()
+    except BrokenPipeError:
+        raise typer.Exit(0) from None
+    except OSError as exc:
+        raise KzvoteError(
+            "cannot_write",
+            f"cannot write the report to standard output: {exc.strerror}",
+            file="-",
+            hint="check the disk or the pipe, or write to a file with --json PATH",
+        ) from None
 
 
 def _guard(func):
@@ -162,9 +228,10 @@ def _load(
     *,
     ignore=None,
     force: bool = False,
+    limit=None,
     **kwargs,
 ):
-    from kzvote.reading import load_stations, parse_map_options
+    from kzvote.reading import load_stations, parse_limits, parse_map_options
 
     overrides = parse_map_options(map_options, mapping, ignore)
     return load_stations(
@@ -174,6 +241,7 @@ def _load(
         delimiter=delimiter,
         sheet=sheet,
         force=force,
+        limits=parse_limits(limit),
         **kwargs,
     )
 
@@ -223,6 +291,7 @@ def analyze(
     mapping: MappingOpt = None,
     ignore: IgnoreOpt = None,
     force: ForceOpt = False,
+    limit: LimitOpt = None,
     encoding: EncodingOpt = None,
     delimiter: DelimiterOpt = None,
     sheet: SheetOpt = None,
@@ -252,21 +321,27 @@ def analyze(
     params.validate()
     to_stdout = json_path == "-"
     console = _console(stderr=to_stdout)
+    inputs = _inputs(*files, mapping, calibrated)
+    _check_outputs(inputs, json_path)
     calibration = _read_calibration(calibrated) if calibrated else None
     reports = []
-    for path in files:
+    folders = _plot_folders(files, plots)
+    for path, folder in zip(files, folders, strict=True):
         table = _load(
-            path, map_options, mapping, encoding, delimiter, sheet, ignore=ignore, force=force
+            path,
+            map_options,
+            mapping,
+            encoding,
+            delimiter,
+            sheet,
+            ignore=ignore,
+            force=force,
+            limit=limit,
         )
         report = run_analysis(table, params, calibration)
         if not no_plots:
             from kzvote.plots import save_report_plots
 
-            folder = (
-                Path(plots) / _default_plot_dir(path).name
-                if plots and len(files) > 1
-                else (Path(plots) if plots else _default_plot_dir(path))
-            )
             report = report.with_plots(
                 save_report_plots(table, report.input["leader"], folder, report.results)
             )
@@ -287,10 +362,9 @@ def analyze(
             }
         text = dumps(payload)
         if to_stdout:
-            sys.stdout.write(text)
-            sys.stdout.flush()
+            _write_stdout(text)
         else:
-            write_atomic(json_path, text, inputs=files)
+            write_atomic(json_path, text, inputs=inputs)
     if fail_on == "anomaly" and any(
         r["verdict"] == "anomaly" for d in reports for r in d["results"]
     ):
@@ -310,12 +384,38 @@ def _read_calibration(path: str) -> dict:
         ) from None
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise KzvoteError("bad_calibration", f"not a JSON file: {exc}", file=path) from None
+    except OSError as exc:
+        raise KzvoteError(
+            "bad_calibration", f"cannot read the calibration file: {exc.strerror}", file=path
+        ) from None
+    except RecursionError:
+        raise KzvoteError("bad_calibration", "the JSON is nested too deeply", file=path) from None
     if not isinstance(data, dict) or data.get("command") != "calibrate" or "tests" not in data:
         raise KzvoteError(
             "bad_calibration",
             "this JSON is not a 'kzvote calibrate' report",
             file=path,
             hint="make one with: kzvote calibrate FILE --json calibration.json",
+        )
+    tests = data["tests"]
+    well_formed = isinstance(tests, list) and all(
+        isinstance(t, dict)
+        and isinstance(t.get("test"), str)
+        and isinstance(t.get("subject"), str)
+        and isinstance(t.get("null_p_values"), list)
+        and all(
+            isinstance(v, int | float) and not isinstance(v, bool) and 0 <= v <= 1
+            for v in t["null_p_values"]
+        )
+        for t in tests
+    )
+    if not well_formed:
+        raise KzvoteError(
+            "bad_calibration",
+            "the calibration report's 'tests' is not a list of tests with their twins' "
+            "p-values (edited or damaged?)",
+            file=path,
+            hint="make a new one with: kzvote calibrate FILE --json calibration.json",
         )
     return data
 
@@ -353,6 +453,7 @@ def calibrate(
     mapping: MappingOpt = None,
     ignore: IgnoreOpt = None,
     force: ForceOpt = False,
+    limit: LimitOpt = None,
     encoding: EncodingOpt = None,
     delimiter: DelimiterOpt = None,
     sheet: SheetOpt = None,
@@ -384,6 +485,14 @@ def calibrate(
             raise KzvoteError("bad_option", f"--inject {item!r} is not KIND=SIZE")
     if jobs < 1:
         raise KzvoteError("bad_option", "--jobs must be at least 1")
+    import os
+
+    cores = os.cpu_count() or 1
+    if jobs > cores:
+        _console(stderr=True).print(
+            f"[yellow]--jobs {jobs} is more than the {cores} cores: using {cores}[/yellow]"
+        )
+        jobs = cores
     params = Params(
         alpha=alpha,
         seed=seed,
@@ -392,29 +501,51 @@ def calibrate(
     )
     params.validate()
     table = _load(
-        file, map_options, mapping, encoding, delimiter, sheet, ignore=ignore, force=force
+        file,
+        map_options,
+        mapping,
+        encoding,
+        delimiter,
+        sheet,
+        ignore=ignore,
+        force=force,
+        limit=limit,
     )
     _, total = twin_count(sims, power_sims, injections)
     to_stdout = json_path == "-"
+    inputs = _inputs(file, mapping)
+    _check_outputs(inputs, json_path)
     show = not quiet and sys.stderr.isatty()
-    if show:
-        from rich.progress import Progress
+    import signal
 
-        with Progress(console=_console(stderr=True), transient=True) as bar:
-            task = bar.add_task("twins", total=total)
+    stopped_by = {"sigterm": False}
+
+    def _terminated(signum, frame):  # SIGTERM: stop like Ctrl-C, keep finished twins
+        stopped_by["sigterm"] = True
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, _terminated)
+    try:
+        if show:
+            from rich.progress import Progress
+
+            with Progress(console=_console(stderr=True), transient=True) as bar:
+                task = bar.add_task("twins", total=total)
+                data = run_calibration(
+                    table,
+                    params,
+                    sims=sims,
+                    power_sims=power_sims,
+                    inject=injections,
+                    jobs=jobs,
+                    progress=lambda k: bar.advance(task, k),
+                )
+        else:
             data = run_calibration(
-                table,
-                params,
-                sims=sims,
-                power_sims=power_sims,
-                inject=injections,
-                jobs=jobs,
-                progress=lambda k: bar.advance(task, k),
+                table, params, sims=sims, power_sims=power_sims, inject=injections, jobs=jobs
             )
-    else:
-        data = run_calibration(
-            table, params, sims=sims, power_sims=power_sims, inject=injections, jobs=jobs
-        )
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     if not no_plots:
         from kzvote.plots import save_calibration_plots
 
@@ -425,15 +556,15 @@ def calibrate(
     if json_path:
         text = dumps(data)
         if to_stdout:
-            sys.stdout.write(text)
+            _write_stdout(text)
         else:
-            write_atomic(json_path, text, inputs=[file])
+            write_atomic(json_path, text, inputs=inputs)
     if not data["complete"]:
         _console(stderr=True).print(
             f"[yellow]interrupted: the report covers the {data['twins_run']} of {total} twins "
             "that finished[/yellow]"
         )
-        raise typer.Exit(130)
+        raise typer.Exit(143 if stopped_by["sigterm"] else 130)
 
 
 def _file_row(data: dict) -> dict:
@@ -463,6 +594,7 @@ def columns(
     map_options: MapOpt = None,
     mapping: MappingOpt = None,
     ignore: IgnoreOpt = None,
+    limit: LimitOpt = None,
     encoding: EncodingOpt = None,
     delimiter: DelimiterOpt = None,
     sheet: SheetOpt = None,
@@ -478,7 +610,16 @@ def columns(
 
     extra = {"required": (), "need_candidates": False} if observers else {}
     table = _load(
-        file, map_options, mapping, encoding, delimiter, sheet, ignore=ignore, force=True, **extra
+        file,
+        map_options,
+        mapping,
+        encoding,
+        delimiter,
+        sheet,
+        ignore=ignore,
+        force=True,
+        limit=limit,
+        **extra,
     )
     info = {
         "path": file,
@@ -489,7 +630,7 @@ def columns(
         "plausible": not table.mapping.warnings,
     }
     if json_out:
-        sys.stdout.write(dumps(info))
+        _write_stdout(dumps(info))
     else:
         _console().print(view.columns_renderable(info))
 
@@ -611,7 +752,7 @@ def simulate(
         simulate as run,
     )
 
-    for name, value in (
+    for name, value in (  # "not 0 <= value <= 1" is also true for NaN
         ("--f-incremental", f_incremental),
         ("--f-extreme", f_extreme),
         ("--whole-percent-share", whole_percent_share),
@@ -629,6 +770,17 @@ def simulate(
         raise KzvoteError("bad_option", "--f-incremental + --f-extreme must not exceed 1")
     if stations < 1 or regions < 1:
         raise KzvoteError("bad_option", "--stations and --regions must be positive")
+    if stations > 5_000_000 or regions > stations:
+        raise KzvoteError(
+            "bad_option",
+            "--stations must be at most 5,000,000 and --regions at most --stations",
+        )
+    if not 0 < turnout < 1:  # also false for NaN
+        raise KzvoteError("bad_option", f"--turnout must be between 0 and 1, not {turnout}")
+    if not 0 < theta <= 1:
+        raise KzvoteError("bad_option", f"--theta must be in (0, 1], not {theta}")
+    if not 0 <= seed < 2**63:
+        raise KzvoteError("bad_option", f"--seed must be from 0 to 2**63-1, not {seed}")
     if preset == "kz2023":
         scenario = kazakhstan_2023()
     elif preset == "generic":
@@ -743,6 +895,7 @@ def compare(
         typer.Option("--observed-ignore", help="--ignore for the observers' file."),
     ] = None,
     force: ForceOpt = False,
+    limit: LimitOpt = None,
     encoding: EncodingOpt = None,
     delimiter: DelimiterOpt = None,
 ) -> None:
@@ -770,6 +923,7 @@ def compare(
         None,
         ignore=ignore,
         force=force,
+        limit=limit,
     )
     observed_table = _load(
         observed,
@@ -780,6 +934,7 @@ def compare(
         None,
         ignore=observed_ignore,
         force=force,
+        limit=limit,
         required=(),
         need_candidates=False,
     )
@@ -792,7 +947,8 @@ def compare(
         tolerance_ballots=tolerance,
         tolerance_share=tolerance_share,
     )
-    inputs = [official, observed]
+    inputs = _inputs(official, observed, mapping, observed_mapping)
+    _check_outputs(inputs, json_path, csv_path)
     if not no_plots:
         from kzvote.plots import save_compare_plots
 
@@ -806,7 +962,7 @@ def compare(
     if json_path:
         text = dumps(data)
         if to_stdout:
-            sys.stdout.write(text)
+            _write_stdout(text)
         else:
             write_atomic(json_path, text, inputs=inputs)
     if fail_on == "anomaly" and any(r["verdict"] == "anomaly" for r in data["results"]):
@@ -897,6 +1053,7 @@ def crosscheck(
     ] = None,
     ignore: IgnoreOpt = None,
     force: ForceOpt = False,
+    limit: LimitOpt = None,
     encoding: EncodingOpt = None,
     delimiter: DelimiterOpt = None,
 ) -> None:
@@ -936,6 +1093,8 @@ def crosscheck(
             "bad_option", "--report must end in .html or .md", hint="e.g. --report report.html"
         )
     labels = _contest_labels(files, label)
+    inputs = _inputs(*files, mapping, mapping_a, mapping_b, mapping_c)
+    _check_outputs(inputs, json_path, csv_path, report)
     per_file_map = [map_a, map_b, map_c]
     per_file_mapping = [mapping_a, mapping_b, mapping_c]
     key_map = [f"station_id={key}"] if key else []
@@ -953,6 +1112,7 @@ def crosscheck(
                 None,
                 ignore=ignore,
                 force=force,
+                limit=limit,
                 need_candidates=False,
             )
         )
@@ -969,19 +1129,19 @@ def crosscheck(
     if not quiet:
         _console(stderr=to_stdout).print(view.crosscheck_renderable(data))
     if csv_path:
-        write_atomic(csv_path, crosscheck_csv(data), inputs=files)
+        write_atomic(csv_path, crosscheck_csv(data), inputs=inputs)
     if report:
         from kzvote.render.report import crosscheck_report
 
         write_atomic(
-            report, crosscheck_report(data, html=not report.lower().endswith(".md")), inputs=files
+            report, crosscheck_report(data, html=not report.lower().endswith(".md")), inputs=inputs
         )
     if json_path:
         text = dumps(data)
         if to_stdout:
-            sys.stdout.write(text)
+            _write_stdout(text)
         else:
-            write_atomic(json_path, text, inputs=files)
+            write_atomic(json_path, text, inputs=inputs)
     if fail_on == "anomaly" and any(r["verdict"] == "anomaly" for r in data["results"]):
         raise typer.Exit(1)
 
@@ -992,6 +1152,12 @@ def main() -> None:
     # numeric corner cases (empty slices, overflow in a far tail) are handled where they
     # matter and explained in each result's warnings; numpy's own notes are noise here
     warnings.filterwarnings("ignore", category=RuntimeWarning)
+    # a console that cannot show a character (Kazakh names on a cp1251 console,
+    # output redirected on Russian Windows) shows '?' instead of failing; the JSON
+    # and every file stay UTF-8
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(AttributeError, ValueError, OSError):
+            stream.reconfigure(errors="replace")
     app()
 
 

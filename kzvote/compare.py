@@ -52,6 +52,16 @@ def compare(
             "bad_option", f"--observer-counts must be exact or lower-bound, not {mode!r}"
         )
     params.validate()
+    if tolerance_ballots is not None and not (
+        np.isfinite(tolerance_ballots) and tolerance_ballots >= 0
+    ):
+        raise KzvoteError(
+            "bad_option", f"--tolerance must be a number >= 0, not {tolerance_ballots}"
+        )
+    if not (np.isfinite(tolerance_share) and 0 <= tolerance_share < 1):
+        raise KzvoteError(
+            "bad_option", f"--tolerance-share must be in [0, 1), not {tolerance_share}"
+        )
     if tolerance_ballots is None:
         tolerance_ballots = 2.0 if mode == "exact" else 0.0
     matched = match_stations(official, observed)

@@ -57,6 +57,23 @@ class KzvoteError(Exception):
         self.hint = hint
         self.problems = problems or []
 
+    def __reduce__(self):
+        # worker processes send errors back pickled: keep every field (the default
+        # reduce passes only the message and fails on the keyword-only arguments)
+        return (
+            _rebuild_error,
+            (
+                self.code,
+                self.message,
+                self.file,
+                self.line,
+                self.column,
+                self.value,
+                self.hint,
+                self.problems,
+            ),
+        )
+
     def where(self) -> str:
         parts = []
         if self.file:
@@ -78,6 +95,19 @@ class KzvoteError(Exception):
             "hint": self.hint,
             "problems": [p.to_dict() for p in self.problems],
         }
+
+
+def _rebuild_error(code, message, file, line, column, value, hint, problems) -> KzvoteError:
+    return KzvoteError(
+        code,
+        message,
+        file=file,
+        line=line,
+        column=column,
+        value=value,
+        hint=hint,
+        problems=problems,
+    )
 
 
 @dataclass(frozen=True)

@@ -12,12 +12,16 @@ import numpy as np
 
 from kzvote.methods.common import leader_share_parts, turnout_parts
 from kzvote.model import StationTable
-from kzvote.outputs import make_output_dir, safe_name
+from kzvote.outputs import make_output_dir, save_figure_atomic
 
 
 def _figure(width: float = 8, height: float = 5):
+    import matplotlib
     from matplotlib.figure import Figure
 
+    # data reach the figures as text (party and region names): "$...$" must never be
+    # read as mathtext (a parse error, or a formula where a name should be)
+    matplotlib.rcParams["text.parse_math"] = False
     return Figure(figsize=(width, height), dpi=110, layout="constrained")
 
 
@@ -25,11 +29,7 @@ def _save(fig, folder: Path, name: str) -> str:
     from matplotlib.backends.backend_agg import FigureCanvasAgg
 
     FigureCanvasAgg(fig)
-    path = folder / f"{safe_name(name)}.png"
-    tmp = folder / f".{path.name}.tmp"
-    fig.savefig(tmp, format="png")
-    tmp.replace(path)
-    return str(path)
+    return save_figure_atomic(fig, folder, name)
 
 
 def _ratios(table: StationTable, leader: str):

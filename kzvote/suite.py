@@ -87,8 +87,21 @@ class Params:
     options: dict[str, Any] = field(default_factory=dict)
 
     def validate(self) -> None:
-        if not 0 < self.alpha < 1:
+        if not 0 < self.alpha < 1:  # also false for NaN
             raise KzvoteError("bad_option", f"--alpha must be between 0 and 1, not {self.alpha}")
+        if not isinstance(self.seed, int) or not 0 <= self.seed < 2**63:
+            raise KzvoteError(
+                "bad_option", f"--seed must be a whole number from 0 to 2**63-1, not {self.seed}"
+            )
+        if self.tests:
+            known = test_names()
+            unknown = [t for t in self.tests if t not in known]
+            if unknown:
+                raise KzvoteError(
+                    "unknown_test",
+                    f"no test called {unknown[0]!r}",
+                    hint="tests: " + ", ".join(known),
+                )
         if self.adjust not in ADJUSTMENTS:
             raise KzvoteError(
                 "bad_option",

@@ -48,6 +48,60 @@ EXPECTED = {
     "truncated.csv.gz": (2, "corrupt_compressed", None, None),
     "ragged_row.csv": (2, "ragged_rows", 12, None),
     "long_repeated.csv": (2, "duplicate_long_pair", 4, "candidate"),
+    # the wider attack (issue 18): encodings, bombs, archives, limits, mappings
+    "koi8r_no_hint.csv": (0, None, None, None),
+    "utf8_with_cp1251_row.csv": (2, "mixed_encoding", 121, None),
+    "bom_with_cp1251_row.csv": (2, "mixed_encoding", 121, None),
+    "gzip_bomb.csv.gz": (2, "input_too_large", None, None),
+    "xz_bomb.csv.xz": (2, "input_too_large", None, None),
+    "bz2_bomb.csv.bz2": (2, "input_too_large", None, None),
+    "zip_bomb.zip": (2, "input_too_large", None, None),
+    "zip_encrypted.zip": (2, "unreadable", None, None),
+    "zip_deflate64.zip": (2, "unreadable", None, None),
+    "zip_two_files.zip": (2, "zip_ambiguous", None, None),
+    "zip_truncated.zip": (2, "corrupt_compressed", None, None),
+    "zip_good.zip": (0, None, None, None),
+    "gzip_empty.csv.gz": (2, "empty_file", None, None),
+    "gzip_of_gzip.csv.gz": (2, "binary_file", None, None),
+    "sheet_good.xlsx": (0, None, None, None),
+    "sheet_malformed.xlsx": (2, "unreadable", None, None),
+    "wide_header.csv": (2, "input_too_large", None, None),
+    "long_cell.csv": (2, "input_too_large", 22, None),
+    "registered_1e15.csv": (0, None, None, None),
+    "dollar_names.csv": (0, None, None, None),
+    "lookalike_valid.csv": (0, None, None, None),
+    "registered_twice_case.csv": (0, None, None, None),
+    "received_line_unknown.csv": (2, "implausible_mapping", None, "Line 2"),
+    "spoiled_line_unknown.csv": (2, "implausible_mapping", None, "Line 5"),
+    "electronic_rows.csv": (0, None, None, None),
+    "total_row.csv": (0, None, None, None),
+    "code_column.csv": (0, None, None, None),
+    "turnout_percent_column.csv": (0, None, None, None),
+    "tab_delimited.tsv": (0, None, None, None),
+    "semicolon_bom_crlf.csv": (0, None, None, None),
+    "cr_line_endings.csv": (0, None, None, None),
+    "nul_heavy.csv": (2, "binary_file", None, None),
+    "utf16le_no_bom.csv": (2, "binary_file", None, None),
+    "only_text.csv": (2, "missing_field", None, "registered"),
+    "float_counts.csv": (0, None, None, None),
+    "mixed_thousands.csv": (0, None, None, None),
+    "header_line_breaks.csv": (0, None, None, None),
+    "duplicate_unused_header.csv": (0, None, None, None),
+    "bidi_names.csv": (0, None, None, None),
+    "giant_station.csv": (0, None, None, None),
+    "all_zero_votes.csv": (0, None, None, None),
+    "single_row.csv": (0, None, None, None),
+    "html_page.csv": (2, "one_column", None, None),
+    "json_file.csv": (2, "no_rows", 2, None),
+    "sqlite_renamed.csv": (2, "binary_file", None, None),
+    "blank_lines_only.csv": (2, "empty_file", None, None),
+}
+
+#: options a case runs with (the bombs: a low limit stands in for a real one's size)
+OPTIONS = {
+    "gzip_bomb.csv.gz": ["--limit", "bytes=1M"],
+    "xz_bomb.csv.xz": ["--limit", "bytes=1M"],
+    "bz2_bomb.csv.bz2": ["--limit", "bytes=1M"],
 }
 
 #: findings (code, line, column, value) that must be in the report of files that load
@@ -63,12 +117,39 @@ FINDINGS = {
         ("duplicate_station", 6, None, "5"),
         ("duplicate_station", 152, None, "5"),
     ],
+    "registered_1e15.csv": [("count_too_large", 152, "registered", "1000000000000000")],
+    "electronic_rows.csv": [
+        ("aggregate_row", 302, None, "no station number"),
+        ("aggregate_row", 303, None, "no station number"),
+    ],
+    "total_row.csv": [("aggregate_row", 302, None, None)],
+    "giant_station.csv": [("aggregate_row", 302, None, None)],
+    "mixed_thousands.csv": [("not_a_number", 2, "registered", "1,234")],
+}
+
+#: what a case that loads must have been read as: field -> header, candidates, encoding
+READ_AS = {
+    "koi8r_no_hint.csv": ({}, ("A", "B"), "koi8-r"),
+    "lookalike_valid.csv": ({"valid": ["v\u0430lid"]}, ("A", "B"), "utf-8"),
+    "registered_twice_case.csv": ({"registered": ["Registered"]}, ("A", "B"), "utf-8"),
+    "code_column.csv": ({}, ("A", "B"), "utf-8"),
+    "turnout_percent_column.csv": ({"turnout": ["Явка %"]}, ("A", "B"), "utf-8"),
+    "header_line_breaks.csv": (
+        {"station_id": ["Номер\nУИК"], "registered": ["Число избирателей,\nвнесенных в список"]},
+        ("A", "B"),
+        "utf-8",
+    ),
+    "semicolon_bom_crlf.csv": ({}, ("A", "B"), "utf-8-sig"),
+    "sheet_good.xlsx": ({"registered": ["registered"]}, ("A", "B"), "xlsx"),
+    "dollar_names.csv": ({}, ("$x^2$", "B"), "utf-8"),
 }
 
 
-def run_analyze(path, tmp_path):
+def run_analyze(path, tmp_path, options=()):
     out = tmp_path / "r.json"
-    result = runner.invoke(app, ["analyze", str(path), "--no-plots", "-q", "--json", str(out)])
+    result = runner.invoke(
+        app, ["analyze", str(path), "--no-plots", "-q", "--json", str(out), *options]
+    )
     return result, (json.loads(out.read_text()) if out.exists() else None)
 
 
@@ -80,7 +161,7 @@ def test_every_corpus_file_has_an_expected_outcome():
 @pytest.mark.parametrize("name", sorted(EXPECTED))
 def test_corpus_case(name, tmp_path):
     exit_code, code, line, column = EXPECTED[name]
-    result, report = run_analyze(HOSTILE / name, tmp_path)
+    result, report = run_analyze(HOSTILE / name, tmp_path, OPTIONS.get(name, ()))
     assert "Traceback" not in result.output
     assert result.exit_code in (exit_code, 1 if exit_code == 0 else exit_code), result.output
     if exit_code == 2:
@@ -105,6 +186,17 @@ def test_corpus_case(name, tmp_path):
             and (value_ is None or f[3] == value_)
         ]
         assert matches, (code_, line_, sorted(found)[:5])
+    if name in READ_AS:
+        fields, candidates, encoding = READ_AS[name]
+        mapping = report["input"]["mapping"]
+        for field_name, headers in fields.items():
+            assert mapping["fields"][field_name] == headers
+        assert tuple(report["input"]["candidates"]) == candidates
+        assert report["input"]["encoding"] == encoding
+
+
+def test_corpus_has_at_least_sixty_cases():
+    assert len(EXPECTED) >= 60
 
 
 def test_encodings_are_read_right(tmp_path):

@@ -44,7 +44,7 @@ from kzvote.reading.source import (
     sniff_delimiter,
 )
 from kzvote.reading.table import build_table, summarise_findings
-from kzvote.reading.vocabulary import long_format_columns
+from kzvote.reading.vocabulary import long_format_columns, normalise_header
 
 
 def load_stations(
@@ -117,6 +117,7 @@ def _finish(
     _refuse_duplicate_headers(raw, needed)
     integer = integer or {}
     parsed = {c: parse_counts(integer.get(c, raw.frame[c])) for c in dict.fromkeys(needed)}
+    _refuse_ambiguous_fields(raw, mapping, parsed, integer)
     shapes = {}
     if overrides.candidates is not None:
         shapes = {
@@ -147,6 +148,35 @@ def _finish(
             ),
         )
     return build_table(raw, parsed, mapping)
+
+
+def _refuse_ambiguous_fields(raw: RawTable, mapping: Mapping, parsed: dict, integer: dict) -> None:
+    """Two columns with the same name for one field ('Registered' and 'registered'):
+    fine when they agree, an error naming both when their numbers differ."""
+    for header, reason in mapping.ignored_reasons.items():
+        if not reason.startswith("also names "):
+            continue
+        name = reason.removeprefix("also names ").split(";")[0]
+        chosen = mapping.fields.get(name, ())
+        same = [h for h in chosen if normalise_header(h) == normalise_header(header)]
+        if not same:
+            continue
+        other = parse_counts(integer.get(header, raw.frame[header]))
+        mine = parsed[same[0]].values
+        both = np.isfinite(mine) & np.isfinite(other.values)
+        differ = both & (mine != other.values)
+        if differ.any():
+            row = int(np.flatnonzero(differ)[0])
+            raise KzvoteError(
+                "ambiguous_field",
+                f"two columns are headed {name} ({same[0]!r} and {header!r}) and their "
+                f"numbers differ at {int(differ.sum())} stations",
+                file=raw.path,
+                line=int(raw.lines[row]),
+                column=header,
+                hint=f'say which one holds {name}: --map {name}="{same[0]}" or '
+                f'--map {name}="{header}"',
+            )
 
 
 def _turnout_counts(mapping: Mapping, raw: RawTable, profiles: dict) -> Mapping:

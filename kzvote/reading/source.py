@@ -116,7 +116,12 @@ def _open_regular(path: str):
             "unreadable", f"cannot read the file: {exc.strerror}", file=path
         ) from None
     if stat.S_ISDIR(info.st_mode):
-        raise KzvoteError("not_a_file", "this is a folder, not a file", file=path)
+        raise KzvoteError(
+            "not_a_file",
+            "this is a folder, not a file",
+            file=path,
+            hint="give the path of the table file inside it",
+        )
     if not stat.S_ISREG(info.st_mode):
         kind = (
             "a named pipe (FIFO)"
@@ -192,7 +197,10 @@ def _unzip(data: bytes, path: str, limits: Limits) -> tuple[bytes, str | None]:
         infos = archive.infolist()
     except (zipfile.BadZipFile, ValueError, OSError) as exc:
         raise KzvoteError(
-            "corrupt_compressed", f"the zip file is damaged ({exc})", file=path
+            "corrupt_compressed",
+            f"the zip file is damaged ({exc})",
+            file=path,
+            hint="download the file again, or unzip it by hand to see what is left",
         ) from None
     names = [i.filename for i in infos]
     declared = sum(i.file_size for i in infos)
@@ -235,7 +243,10 @@ def _unzip(data: bytes, path: str, limits: Limits) -> tuple[bytes, str | None]:
         ) from None
     except (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError) as exc:
         raise KzvoteError(
-            "corrupt_compressed", f"the zip file is damaged ({exc})", file=path
+            "corrupt_compressed",
+            f"the zip file is damaged ({exc})",
+            file=path,
+            hint="download the file again, or unzip it by hand to see what is left",
         ) from None
 
 
@@ -644,7 +655,9 @@ def _read_xlsx(path: str, data: bytes, sheet: str | None, limits: Limits) -> Raw
             hint="open it in a spreadsheet and save it again, or save the sheet as CSV",
         ) from None
     if not rows:
-        raise KzvoteError("empty_file", "the sheet is empty", file=path)
+        raise KzvoteError(
+            "empty_file", "the sheet is empty", file=path, hint="choose another sheet with --sheet"
+        )
     width = max(len(r) for r in rows)
     rows = [r + [""] * (width - len(r)) for r in rows]
     # read-only sheets report trailing empty columns: drop those with no header and no data
