@@ -58,7 +58,7 @@ LimitOpt = Annotated[
     typer.Option(
         "--limit",
         help="Raise a reading limit: bytes=4G, rows=10M, columns=N, cell=N (repeatable; "
-        "defaults 2G bytes, 5M rows, 5,000 columns, 100,000 characters per cell).",
+        "defaults 512M bytes, 5M rows, 5,000 columns, 100,000 characters per cell).",
     ),
 ]
 EncodingOpt = Annotated[

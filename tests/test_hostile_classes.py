@@ -212,7 +212,7 @@ def test_limits_can_be_raised_and_are_validated(tmp_path):
     path.write_bytes(gzip.compress((HOSTILE / "one_candidate.csv").read_bytes() * 1))
     with pytest.raises(KzvoteError) as info:
         load_stations(str(path), limits=parse_limits(["bytes=1K"]))
-    assert info.value.code == "input_too_large" and "--max-bytes" in info.value.hint
+    assert info.value.code == "input_too_large" and "--limit bytes=" in info.value.hint
     assert load_stations(str(path), limits=parse_limits(["bytes=1M"])).n_stations == 300
     for bad in ("bytes", "bytes=-1", "speed=3", "rows=1.5"):
         with pytest.raises(KzvoteError):

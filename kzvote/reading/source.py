@@ -45,7 +45,7 @@ class Limits:
     The largest real files here: Russia 2021, 96,325 rows x 32 columns, 31 MB of text.
     """
 
-    max_bytes: int = 2 * 1024**3  # decompressed text (--max-bytes)
+    max_bytes: int = 512 * 1024**2  # decompressed text (--limit bytes=N)
     max_rows: int = 5_000_000
     max_columns: int = 5_000
     max_cell: int = 100_000  # characters in one cell or one header
@@ -168,7 +168,7 @@ def _read_bytes(path: str, limits: Limits = DEFAULT_LIMITS) -> tuple[bytes, str 
                 hint="download the file again, or decompress it by hand to see what is left",
             ) from None
     if len(data) > limits.max_bytes:
-        raise _too_large(path, "file size", f"{limits.max_bytes:,} bytes", "--max-bytes")
+        raise _too_large(path, "file size", f"{limits.max_bytes:,} bytes", "--limit bytes=N")
     if data[:4] == b"PK\x03\x04":
         return _unzip(data, path, limits)
     return data, None
@@ -185,7 +185,7 @@ def _bounded(stream, path: str, limits: Limits) -> bytes:
         total += len(chunk)
         if total > limits.max_bytes:
             raise _too_large(
-                path, "decompressed size", f"{limits.max_bytes:,} bytes", "--max-bytes"
+                path, "decompressed size", f"{limits.max_bytes:,} bytes", "--limit bytes=N"
             )
         parts.append(chunk)
     return b"".join(parts)
@@ -212,7 +212,7 @@ def _unzip(data: bytes, path: str, limits: Limits) -> tuple[bytes, str | None]:
             path,
             f"the archive unpacks to {declared:,} bytes from {packed:,}",
             f"{limits.max_bytes:,} bytes (or {limits.max_ratio}x compression)",
-            "--max-bytes",
+            "--limit bytes=N",
         )
     if "[Content_Types].xml" in names:
         return data, "xlsx"
