@@ -250,10 +250,10 @@ def calibrate(
     progress: Callable[[int], None] | None = None,
 ) -> dict[str, Any]:
     """The calibration report (JSON-ready)."""
-    if sims < 1:
-        raise KzvoteError("bad_option", "--sims must be at least 1")
-    if power_sims is not None and power_sims < 1:
-        raise KzvoteError("bad_option", f"--power-sims must be at least 1, not {power_sims}")
+    if not 1 <= sims <= 100_000:
+        raise KzvoteError("bad_option", f"--sims must be from 1 to 100,000, not {sims}")
+    if power_sims is not None and not 1 <= power_sims <= 100_000:
+        raise KzvoteError("bad_option", f"--power-sims must be from 1 to 100,000, not {power_sims}")
     params.validate()
     for kind, size in (inject or {}).items():
         if kind not in INJECTIONS:

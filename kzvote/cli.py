@@ -309,6 +309,8 @@ def analyze(
 
     if fail_on not in ("anomaly", "never"):
         raise KzvoteError("bad_option", f"--fail-on must be 'anomaly' or 'never', not {fail_on!r}")
+    if min_registered < 0:
+        raise KzvoteError("bad_option", f"--min-registered must be >= 0, not {min_registered}")
     params = Params(
         alpha=alpha,
         seed=seed,

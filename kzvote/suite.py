@@ -236,6 +236,7 @@ def analyze(table: StationTable, params: Params, calibration: dict | None = None
             "encoding": table.source.get("encoding"),
             "delimiter": table.source.get("delimiter"),
             "compression": table.source.get("compression"),
+            "reading_notes": list(table.source.get("notes", [])),
             "mapping": table.mapping.to_dict(),
             "candidates": list(table.candidates),
             "leader": leader,

@@ -161,7 +161,12 @@ def test_every_corpus_file_has_an_expected_outcome():
 @pytest.mark.parametrize("name", sorted(EXPECTED))
 def test_corpus_case(name, tmp_path):
     exit_code, code, line, column = EXPECTED[name]
+    before = (HOSTILE / name).read_bytes()
+    listing = sorted(p.name for p in HOSTILE.iterdir())
     result, report = run_analyze(HOSTILE / name, tmp_path, OPTIONS.get(name, ()))
+    # nothing the user gave is changed, nothing is written beside it
+    assert (HOSTILE / name).read_bytes() == before
+    assert sorted(p.name for p in HOSTILE.iterdir()) == listing
     assert "Traceback" not in result.output
     assert result.exit_code in (exit_code, 1 if exit_code == 0 else exit_code), result.output
     if exit_code == 2:

@@ -396,3 +396,18 @@ def test_national_sample_gives_the_same_verdicts_in_english_and_kazakh():
         ("arithmetic", "valid_invalid_mismatch", "national"),
     }
     assert {k: v for k, v in a.items() if k in b} == b
+
+
+def test_single_mandate_blanks_are_zero_only_where_a_candidate_does_not_stand(write):
+    text = (
+        "station_id,district,registered,ballots_cast,invalid,X1,X2,Y1\n"
+        "1,D1,1000,500,10,300,190,\n"
+        "2,D1,1000,500,10,300,190,\n"
+        "3,D2,1000,500,10,,,490\n"
+        "4,D2,1000,500,10,,,490\n"
+        "5,D2,1000,500,10,,,\n"
+    )
+    table = load_stations(write("sm.csv", text))
+    votes = table.votes
+    assert votes[0, 2] == 0 and votes[2, 0] == 0 and votes[2, 1] == 0  # not on that ballot
+    assert np.isnan(votes[4, 2])  # Y1 stands in D2: a blank there stays missing

@@ -151,6 +151,8 @@ def build_table(raw: RawTable, parsed: dict[str, ParsedColumn], mapping: Mapping
         for code in np.unique(column.codes[column.bad]):
             mark("votes", column.bad & (column.codes == code), str(code))
 
+    if cand_headers and district is not None:
+        notes += _not_on_the_ballot(votes, ids["district"], cand_headers, parsed)
     vote_sum = votes.sum(axis=1)
     if not mapping.fields.get("valid") and cand_headers:
         counts["valid"] = vote_sum.copy()
@@ -303,6 +305,31 @@ def build_table(raw: RawTable, parsed: dict[str, ParsedColumn], mapping: Mapping
             "rows": int(n),
         },
     )
+
+
+def _not_on_the_ballot(
+    votes: np.ndarray, districts: pd.Series, headers: list[str], parsed: dict
+) -> list[str]:
+    """Single-mandate files: a candidate blank in every row of a district does not stand
+    there; those cells are 0 votes, not missing (a blank elsewhere stays missing)."""
+    codes, _ = pd.factorize(districts)
+    if codes.max() < 1:
+        return []
+    notes = []
+    for j, header in enumerate(headers):
+        missing = parsed[header].missing
+        if not missing.any():
+            continue
+        blank_rows = np.bincount(codes, weights=missing.astype(float), minlength=codes.max() + 1)
+        sizes = np.bincount(codes, minlength=codes.max() + 1)
+        absent = (blank_rows == sizes)[codes] & missing
+        if absent.any() and not absent.all():
+            votes[absent, j] = 0.0
+            notes.append(
+                f"{header}: blank in every row of {int((blank_rows == sizes).sum())} "
+                "districts, where the candidate does not stand: 0 votes there"
+            )
+    return notes
 
 
 def _duplicates(ids, counts, votes, empty_id, mark, bad, flags, findings, lines, header_of):

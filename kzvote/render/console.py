@@ -124,6 +124,9 @@ def notes(data: dict[str, Any]) -> Text:
     text = Text()
     for warning in data["input"].get("mapping", {}).get("warnings", []):
         text.append(f"mapping: {warning}\n", style="bold red")
+    for note in data["input"].get("reading_notes", []):
+        if "guessed" in note:
+            text.append(f"reading: {note}\n", style="yellow")
     aggregates = data.get("summary", {}).get("aggregate_rows")
     if aggregates:
         text.append(
