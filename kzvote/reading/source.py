@@ -423,7 +423,7 @@ def read_raw(
     Reading is bounded by ``limits`` (decompressed bytes, rows, columns, cell size):
     past a limit it stops with ``input_too_large``, naming the file and the limit.
     """
-    if delimiter and (len(delimiter) != 1 or delimiter in "\"\r\n"):
+    if delimiter and (len(delimiter) != 1 or delimiter in '"\r\n'):
         raise KzvoteError(
             "bad_option",
             f"--delimiter must be one character (not a quote or line break), not {delimiter!r}",
