@@ -196,12 +196,7 @@ def _unzip(data: bytes, path: str, limits: Limits) -> tuple[bytes, str | None]:
         archive = zipfile.ZipFile(io.BytesIO(data))
         infos = archive.infolist()
     except (zipfile.BadZipFile, ValueError, OSError) as exc:
-        raise KzvoteError(
-            "corrupt_compressed",
-            f"the zip file is damaged ({exc})",
-            file=path,
-            hint="download the file again, or unzip it by hand to see what is left",
-        ) from None
+        raise _damaged_zip(exc, path) from None
     names = [i.filename for i in infos]
     declared = sum(i.file_size for i in infos)
     packed = max(1, sum(i.compress_size for i in infos))
@@ -242,12 +237,16 @@ def _unzip(data: bytes, path: str, limits: Limits) -> tuple[bytes, str | None]:
             hint="unzip it with its password and pass the table",
         ) from None
     except (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError) as exc:
-        raise KzvoteError(
-            "corrupt_compressed",
-            f"the zip file is damaged ({exc})",
-            file=path,
-            hint="download the file again, or unzip it by hand to see what is left",
-        ) from None
+        raise _damaged_zip(exc, path) from None
+
+
+def _damaged_zip(exc: Exception, path: str) -> KzvoteError:
+    return KzvoteError(
+        "corrupt_compressed",
+        f"the zip file is damaged ({exc})",
+        file=path,
+        hint="download the file again, or unzip it by hand to see what is left",
+    )
 
 
 #: Letters most frequent in Russian and Kazakh text (lower case): a right single-byte

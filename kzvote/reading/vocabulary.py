@@ -487,11 +487,12 @@ def meaning(header: str) -> HeaderMeaning:
     for reason, pattern in _LINE_RE:
         if pattern.search(norm):
             return HeaderMeaning(protocol_line=reason)
-    if _IDENTIFIER_RE.search(norm):
-        return HeaderMeaning(identifier=True)
     for name, pattern in _FIELD_RE.items():
         if pattern.search(norm):
+            # "Registered voters number" names a count; "Station number" an identifier
             return HeaderMeaning(field=name)
+    if _IDENTIFIER_RE.search(norm):
+        return HeaderMeaning(identifier=True)
     return HeaderMeaning()
 
 
