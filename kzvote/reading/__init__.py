@@ -17,7 +17,6 @@ naming the line, the column and the value.
 
 from __future__ import annotations
 
-import re
 from dataclasses import replace
 
 import numpy as np
@@ -208,28 +207,12 @@ def _profile(cells: pd.Series) -> ColumnProfile:
 
 
 def _refuse_duplicate_headers(raw: RawTable, used: list[str]) -> None:
-    """Two columns with the same name, one of them used: which one is meant?
-
-    Linear in the columns: each header's base name (without the " (2)" of a copy)."""
-    import ast
-
-    duplicated = set()
-    for note in raw.notes:
-        match = re.fullmatch(r"duplicate header (.+): copy \d+ read as .+", note)
-        if match:
-            duplicated.add(ast.literal_eval(match.group(1)))
-    if not duplicated:
-        return
-    copies_of: dict[str, list[str]] = {}
-    for column in raw.frame.columns:
-        match = re.fullmatch(r"(.*) \((\d+)\)", column)
-        base = match.group(1) if match and match.group(1) in duplicated else column
-        copies_of.setdefault(base, []).append(column)
+    """Two columns with the same name, one of them used: which one is meant?"""
+    base_of = {column: base for base, columns in raw.copies.items() for column in columns}
     for header in used:
-        match = re.fullmatch(r"(.*) \((\d+)\)", header)
-        base = match.group(1) if match and match.group(1) in duplicated else header
-        copies = copies_of.get(base, [])
-        if len(copies) > 1 and base in duplicated:
+        base = base_of.get(header)
+        if base is not None:
+            copies = raw.copies[base]
             raise KzvoteError(
                 "duplicate_header",
                 f"{len(copies)} columns are headed {base!r}",

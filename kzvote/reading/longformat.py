@@ -63,4 +63,6 @@ def pivot_long(raw: RawTable, columns: tuple[str, str], overrides: Overrides) ->
     notes = raw.notes + [
         f"long format: {cand_col!r} x {votes_col!r} pivoted to {pivot.shape[1]} candidate columns"
     ]
-    return RawTable(raw.path, wide, lines, raw.encoding, raw.delimiter, raw.compression, notes)
+    return RawTable(
+        raw.path, wide, lines, raw.encoding, raw.delimiter, raw.compression, notes, raw.copies
+    )

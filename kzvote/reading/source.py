@@ -36,6 +36,8 @@ class RawTable:
     delimiter: str | None
     compression: str | None
     notes: list[str] = field(default_factory=list)
+    #: headers written more than once: the name -> the columns its copies are read as
+    copies: dict[str, list[str]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -50,12 +52,6 @@ class Limits:
     max_columns: int = 5_000
     max_cell: int = 100_000  # characters in one cell or one header
     max_ratio: int = 1_000  # compressed-to-decompressed ratio above which a zip is a bomb
-
-    def describe(self) -> str:
-        return (
-            f"{self.max_bytes:,} bytes, {self.max_rows:,} rows, {self.max_columns:,} "
-            f"columns, {self.max_cell:,} characters per cell"
-        )
 
 
 DEFAULT_LIMITS = Limits()
@@ -480,8 +476,8 @@ def read_raw(
     if compression:
         notes.append(f"decompressed ({compression})")
     frame, lines = _drop_blank(frame, _record_lines(text, delimiter, frame))
-    frame.columns = _dedupe_headers(_header_row(text, delimiter, frame), notes)
-    return RawTable(path, frame, lines, used_encoding, delimiter, compression, notes)
+    frame.columns, copies = _dedupe_headers(_header_row(text, delimiter, frame), notes)
+    return RawTable(path, frame, lines, used_encoding, delimiter, compression, notes, copies)
 
 
 def _check_shape(text: str, delimiter: str, path: str, limits: Limits) -> None:
@@ -499,21 +495,26 @@ def _check_shape(text: str, delimiter: str, path: str, limits: Limits) -> None:
         raise _too_large(
             path, "a header cell this long", f"{limits.max_cell:,} characters", "--limit cell=N"
         )
-    longest = max(map(len, text.split("\n"))) if len(text) > limits.max_cell else 0
-    if longest > limits.max_cell:
-        for number, line in enumerate(text.split("\n"), start=1):
-            if (
-                len(line) > limits.max_cell
-                and max(map(len, line.split(delimiter))) > limits.max_cell
-            ):
-                raise KzvoteError(
-                    "input_too_large",
-                    f"a cell is longer than {limits.max_cell:,} characters",
-                    file=path,
-                    line=number,
-                    hint="no count or name is this long (a missing quote or line break?); "
-                    "if it is right, raise the limit with --limit cell=N",
-                )
+    if len(text) <= limits.max_cell:
+        return
+    lengths = list(map(len, text.split("\n")))  # one pass in C; the lines are not kept
+    if max(lengths) <= limits.max_cell:
+        return
+    start = 0
+    for number, size in enumerate(lengths, start=1):
+        line_start, start = start, start + size + 1
+        if size <= limits.max_cell:
+            continue
+        line = text[line_start : line_start + size]
+        if max(map(len, line.split(delimiter))) > limits.max_cell:
+            raise KzvoteError(
+                "input_too_large",
+                f"a cell is longer than {limits.max_cell:,} characters",
+                file=path,
+                line=number,
+                hint="no count or name is this long (a missing quote or line break?); "
+                "if it is right, raise the limit with --limit cell=N",
+            )
 
 
 def _ragged(path: str, text: str, delimiter: str, line: int | None) -> KzvoteError:
@@ -589,8 +590,10 @@ def _header_row(text: str, delimiter: str, frame: pd.DataFrame) -> list[str]:
     return [cell.strip() for cell in first]
 
 
-def _dedupe_headers(headers: list[str], notes: list[str]) -> list[str]:
+def _dedupe_headers(headers: list[str], notes: list[str]) -> tuple[list[str], dict[str, list[str]]]:
+    """Unique column names (a copy of ``x`` is read as ``x (2)``), and the copies made."""
     seen: dict[str, int] = {}
+    copies: dict[str, list[str]] = {}
     out = []
     for header in headers:
         clean = header.strip()
@@ -602,12 +605,12 @@ def _dedupe_headers(headers: list[str], notes: list[str]) -> list[str]:
             seen[clean] += 1
             renamed = f"{clean} ({seen[clean]})"
             notes.append(f"duplicate header {clean!r}: copy {seen[clean]} read as {renamed!r}")
+            copies.setdefault(clean, [clean]).append(renamed)
             clean = renamed
         else:
             seen[clean] = 1
         out.append(clean)
-    # pandas mangles duplicate names as "x.1": undo that into our own scheme
-    return out
+    return out, copies
 
 
 def _read_xlsx(path: str, data: bytes, sheet: str | None, limits: Limits) -> RawTable:
@@ -674,8 +677,8 @@ def _read_xlsx(path: str, data: bytes, sheet: str | None, limits: Limits) -> Raw
     notes = ["xlsx" + (f" sheet {sheet!r}" if sheet else " (first sheet)")]
     lines = np.arange(2, len(frame) + 2)
     frame, lines = _drop_blank(frame, lines)
-    frame.columns = _dedupe_headers([str(c) for c in header], notes)
-    return RawTable(path, frame, lines, "xlsx", None, "xlsx", notes)
+    frame.columns, copies = _dedupe_headers([str(c) for c in header], notes)
+    return RawTable(path, frame, lines, "xlsx", None, "xlsx", notes, copies)
 
 
 def _cell_text(value: object) -> str:

@@ -406,6 +406,15 @@ def _aggregate_rows(
     return aggregate, why
 
 
+#: The message of each cell code (the explanation in CHECKS is for the summary).
+CELL_MESSAGES = {
+    "not_a_number": "not a number",
+    "negative_count": "a count cannot be negative",
+    "not_an_integer": "a count must be a whole number",
+    "count_too_large": "count too large to be real (over 1,000,000,000)",
+}
+
+
 def _cell_findings(
     parsed: ParsedColumn,
     header: str,
@@ -415,37 +424,17 @@ def _cell_findings(
     ids: np.ndarray,
 ) -> list[Finding]:
     out: list[Finding] = []
-    messages = {
-        "not_a_number": "not a number",
-        "negative_count": "a count cannot be negative",
-        "not_an_integer": "a count must be a whole number",
-        "count_too_large": "count too large to be real (over 1,000,000,000)",
-    }
-    for code, message in messages.items():
-        rows = np.flatnonzero(parsed.codes == code)
-        for row in rows[:FINDING_CAP]:
-            out.append(
-                Finding(
-                    code=code,
-                    severity="error",
-                    message=message,
-                    line=int(lines[row]),
-                    column=header,
-                    value=short(cells.iat[row]),
-                    station_id=str(ids[row]),
-                    fields=fields,
-                )
-            )
-        if len(rows) > FINDING_CAP:
-            out.append(
-                Finding(
-                    code=code,
-                    severity="error",
-                    message=f"{len(rows) - FINDING_CAP} more of the same not listed",
-                    column=header,
-                    fields=fields,
-                )
-            )
+    for code, message in CELL_MESSAGES.items():
+        out += _row_findings(
+            code,
+            parsed.codes == code,
+            lines,
+            ids,
+            header,
+            lambda row: short(cells.iat[row]),
+            fields,
+            message=message,
+        )
     return out
 
 
@@ -461,11 +450,14 @@ def _row_findings(
     column: str,
     values,
     fields: tuple[str, ...],
+    *,
+    message: str | None = None,
 ) -> list[Finding]:
     rows = np.flatnonzero(mask)
     if len(rows) == 0:
         return []
-    severity, _, message = CHECKS[code]
+    severity, _, explanation = CHECKS[code]
+    message = message or explanation
     out = []
     for row in rows[:FINDING_CAP]:
         if values is None:

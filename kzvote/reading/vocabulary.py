@@ -501,12 +501,6 @@ def field_for_header(header: str) -> str | None:
     return meaning(header).field
 
 
-def is_ignored_header(header: str) -> bool:
-    """Whether a numeric column with this header is a protocol line or a code."""
-    found = meaning(header)
-    return found.protocol_line is not None or found.identifier
-
-
 def is_additional_list(header: str) -> bool:
     """A registered-voters line for the additional (supplementary) list."""
     return bool(_ADDITIONAL_RE.search(normalise_header(header)))
