@@ -3,4 +3,4 @@
 __version__ = "0.1.0"
 
 #: Version of the JSON report layout; bumped on any renamed or removed key.
-SCHEMA_VERSION = "1.0"
+SCHEMA_VERSION = "1.1"  # 1.1: analyze adds stations, stations_summary

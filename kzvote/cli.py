@@ -94,10 +94,16 @@ TestsOpt = Annotated[
 
 
 def _console(stderr: bool = False):
+    import os
+
     from rich.console import Console
 
     stream = sys.stderr if stderr else sys.stdout
-    width = None if stream.isatty() else 140
+    width = None
+    if not stream.isatty():
+        # a pipe or a file: the width the user set (COLUMNS), else a normal terminal's
+        columns = os.environ.get("COLUMNS", "")
+        width = int(columns) if columns.isdigit() and 40 <= int(columns) <= 1000 else 80
     return Console(stderr=stderr, highlight=False, soft_wrap=False, width=width, safe_box=True)
 
 
@@ -295,6 +301,28 @@ def analyze(
     encoding: EncodingOpt = None,
     delimiter: DelimiterOpt = None,
     sheet: SheetOpt = None,
+    stations_path: Annotated[
+        str | None,
+        typer.Option(
+            "--stations",
+            help="Write the stations behind the findings (region, id, numbers, reasons) "
+            "to this CSV.",
+        ),
+    ] = None,
+    report_path: Annotated[
+        str | None,
+        typer.Option(
+            "--report",
+            help="Write a shareable report: PATH.html (one self-contained page) or PATH.md.",
+        ),
+    ] = None,
+    title: Annotated[
+        str | None,
+        typer.Option("--title", help="The election's name for figures and the report."),
+    ] = None,
+    show_all: Annotated[
+        bool, typer.Option("--all", help="List every result, not only the anomalies.")
+    ] = False,
 ) -> None:
     """Check polling-station results and run the forensic battery.
 
@@ -324,33 +352,60 @@ def analyze(
     to_stdout = json_path == "-"
     console = _console(stderr=to_stdout)
     inputs = _inputs(*files, mapping, calibrated)
-    _check_outputs(inputs, json_path)
+    _check_outputs(inputs, json_path, stations_path, report_path)
+    report_format = _report_format(report_path)
+    if (stations_path or report_path) and len(files) > 1:
+        raise KzvoteError(
+            "bad_option",
+            "--stations and --report take one input file",
+            hint="run analyze once per file, or drop --stations/--report",
+        )
     calibration = _read_calibration(calibrated) if calibrated else None
     reports = []
     folders = _plot_folders(files, plots)
     for path, folder in zip(files, folders, strict=True):
-        table = _load(
-            path,
-            map_options,
-            mapping,
-            encoding,
-            delimiter,
-            sheet,
-            ignore=ignore,
-            force=force,
-            limit=limit,
-        )
-        report = run_analysis(table, params, calibration)
-        if not no_plots:
-            from kzvote.plots import save_report_plots
-
-            report = report.with_plots(
-                save_report_plots(table, report.input["leader"], folder, report.results)
+        with _progress(quiet or to_stdout) as step:
+            step(f"reading {Path(path).name}", 0, 1)
+            table = _load(
+                path,
+                map_options,
+                mapping,
+                encoding,
+                delimiter,
+                sheet,
+                ignore=ignore,
+                force=force,
+                limit=limit,
             )
+            report = run_analysis(table, params, calibration, progress=step)
+            if not no_plots:
+                from kzvote.plots import save_report_plots
+
+                step("drawing figures", 0, 1)
+                report = report.with_plots(
+                    save_report_plots(
+                        table,
+                        report.input["leader"],
+                        folder,
+                        report.results,
+                        title=title or _clean_title(path),
+                    )
+                )
         data = report_dict(report)
+        if title:
+            data["parameters"]["title"] = title
         reports.append(data)
         if not quiet:
-            console.print(view.report_renderable(data))
+            console.print(view.report_renderable(data, show_all=show_all))
+        if stations_path:
+            from kzvote.render.csvout import evidence_csv
+
+            write_atomic(stations_path, evidence_csv(data), inputs=inputs)
+        if report_path:
+            from kzvote.render.report import analyze_report
+
+            text = analyze_report(data, html=report_format == "html", title=title)
+            write_atomic(report_path, text, inputs=inputs)
     if len(reports) > 1 and not quiet:
         console.print(view.multi_summary([_file_row(d) for d in reports]))
     if json_path:
@@ -371,6 +426,57 @@ def analyze(
         r["verdict"] == "anomaly" for d in reports for r in d["results"]
     ):
         raise typer.Exit(1)
+
+
+def _report_format(path: str | None) -> str | None:
+    from kzvote.model import KzvoteError
+
+    if path is None:
+        return None
+    lower = path.lower()
+    if lower.endswith((".html", ".htm")):
+        return "html"
+    if lower.endswith(".md"):
+        return "md"
+    raise KzvoteError(
+        "bad_option",
+        f"--report {path!r}: the name must end in .html or .md",
+        hint="--report report.html (a page to share) or --report report.md (CI, trackers)",
+    )
+
+
+def _clean_title(path: str) -> str:
+    """A figure title from a file name: 'kz2023_majilis_national.csv' -> 'kz2023 majilis
+    national'; a bare year such as '2011.csv.gz' keeps its folder ('ru-kobak 2011')."""
+    p = Path(path)
+    stem = _default_plot_dir(path).name
+    words_ = stem.replace("_", " ").replace("-", " ").strip()
+    if len(words_) <= 6 and p.parent.name:
+        words_ = f"{p.parent.name.replace('_', ' ')} {words_}"
+    return words_
+
+
+@contextlib.contextmanager
+def _progress(silent: bool):
+    """A progress line on stderr when it is a terminal; a no-op otherwise."""
+    if silent or not sys.stderr.isatty():
+        yield lambda message, done, total: None
+        return
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TimeElapsedColumn(),
+        console=_console(stderr=True),
+        transient=True,
+    ) as bar:
+        task = bar.add_task("kzvote", total=1)
+
+        def step(message: str, done: int, total: int) -> None:
+            bar.update(task, description=message[:60], completed=done, total=max(total, 1))
+
+        yield step
 
 
 def _read_calibration(path: str) -> dict:

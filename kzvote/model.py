@@ -354,6 +354,8 @@ class Report:
     integrity: tuple[Finding, ...]
     results: tuple[StatResult, ...]
     plots: tuple[str, ...] = ()
+    #: the stations behind the findings (kzvote.evidence.StationEvidence), strongest first
+    stations: tuple[Any, ...] = ()
 
     def with_plots(self, plots: list[str]) -> Report:
         from dataclasses import replace

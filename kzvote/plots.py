@@ -22,7 +22,55 @@ def _figure(width: float = 8, height: float = 5):
     # data reach the figures as text (party and region names): "$...$" must never be
     # read as mathtext (a parse error, or a formula where a name should be)
     matplotlib.rcParams["text.parse_math"] = False
-    return Figure(figsize=(width, height), dpi=110, layout="constrained")
+    return Figure(figsize=(width, height), dpi=DPI, layout="constrained")
+
+
+DPI = 150
+SHORT_NAME = 22
+
+
+def _short(name: object, limit: int = SHORT_NAME) -> str:
+    """A label that cannot squeeze a panel: long party names end with an ellipsis."""
+    text = str(name)
+    return text if len(text) <= limit else text[: limit - 1] + "\u2026"
+
+
+def _caption(fig, text: str) -> None:
+    """A line under the figure saying what it shows (wrapped by constrained layout)."""
+    import textwrap
+
+    width = max(60, int(fig.get_figwidth() * 13))
+    fig.supxlabel("\n".join(textwrap.wrap(text, width)), fontsize=7.5, color="#444444")
+
+
+def _plain_counts(ax, axis: str = "y") -> None:
+    """Axis ticks as plain numbers with thousands separators (no 1e6 offset)."""
+    from matplotlib.ticker import FuncFormatter
+
+    formatter = FuncFormatter(lambda v, _: f"{v:,.0f}")
+    (ax.yaxis if axis == "y" else ax.xaxis).set_major_formatter(formatter)
+
+
+def _log_colorbar(fig, mesh, ax, label: str, **kwargs):
+    """A colour bar of a log scale with plain tick labels (10, 100, 1,000).
+
+    ``text.parse_math`` is off (data are text), so matplotlib's default log labels,
+    written as mathtext, would print as ``$\\mathdefault{10^{2}}$``.
+    """
+    from matplotlib.ticker import FuncFormatter, NullFormatter
+
+    bar = fig.colorbar(mesh, ax=ax, label=label, **kwargs)
+    bar.ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.6g}"))
+    bar.ax.yaxis.set_minor_formatter(NullFormatter())
+    return bar
+
+
+def _verdict_line(result) -> str:
+    if result is None:
+        return ""
+    p = result.p_adjusted if result.p_adjusted is not None else result.p_value
+    p_text = "" if p is None else f", p adj. {'< 1e-16' if p < 1e-16 else f'{p:.2g}'}"
+    return f"{result.verdict}{p_text}"
 
 
 def _save(fig, folder: Path, name: str) -> str:
@@ -58,7 +106,14 @@ def turnout_share_histograms(table: StationTable, leader: str, title: str):
         ax.set_ylabel("stations per 0.1 pp")
         for k in range(10, 100, 10):
             ax.axvline(k, color="#bbbbbb", linewidth=0.5, zorder=0)
-    axes[0].set_title(title)
+        _plain_counts(ax)
+    axes[0].set_title(f"{title}: turnout and {_short(leader)}'s share per station")
+    _caption(
+        fig,
+        "Stations per 0.1 percentage point. Honest counting gives smooth curves; spikes at "
+        "whole percents (grey lines every 10%) are what protocols written to a target "
+        "leave (integer_percent test).",
+    )
     return fig
 
 
@@ -78,11 +133,17 @@ def fingerprint(table: StationTable, leader: str, title: str, *, weighted: bool 
     mesh = ax.pcolormesh(
         xedges, yedges, counts.T, norm=LogNorm(vmin=max(vmin, 1e-9)), cmap="viridis"
     )
-    fig.colorbar(mesh, ax=ax, label="registered voters" if weighted else "stations")
+    _log_colorbar(fig, mesh, ax, "registered voters" if weighted else "stations")
     ax.set_xlabel("turnout, %")
-    ax.set_ylabel(f"{leader} share, %")
-    ax.set_title(title)
+    ax.set_ylabel(f"{_short(leader)} share, %")
+    ax.set_title(title, fontsize=10)
     ax.set_aspect("equal")
+    _caption(
+        fig,
+        "Each station at its turnout (x) and leader share (y), 1 pp cells, log colour. "
+        "Honest elections form one or a few round blobs; ballot stuffing drags a smear "
+        "toward the top right, and a dot at 100/100 is the corner cluster.",
+    )
     return fig
 
 
@@ -100,8 +161,8 @@ def fingerprint_model_figure(table: StationTable, leader: str, result, title: st
     d = result.details
     labels = {
         "observed": "data",
-        "fair": "fitted fair election",
-        "fraud": f"fitted with fraud: f_i {d['f_incremental']:.3f}, f_e {d['f_extreme']:.4f}",
+        "fair": "fitted honest election",
+        "fraud": f"fitted with stuffing: f_i {d['f_incremental']:.0%}, f_e {d['f_extreme']:.1%}",
     }
     for ax, key in zip(axes, ("observed", "fair", "fraud"), strict=True):
         values = np.where(surfaces[key] >= 0.5, surfaces[key], np.nan)
@@ -115,14 +176,25 @@ def fingerprint_model_figure(table: StationTable, leader: str, result, title: st
         )
         ax.set_title(labels[key], fontsize=10)
         ax.set_xlabel("turnout, %")
-    axes[0].set_ylabel(f"{leader} share, %")
-    cell = 100 // surfaces["observed"].shape[0]
-    fig.colorbar(mesh, ax=axes, label=f"stations per {cell} pp cell", shrink=0.8)
-    fig.suptitle(title)
+    axes[0].set_ylabel(f"{_short(leader)} share, %")
+    cell = 100 / surfaces["observed"].shape[0]
+    _log_colorbar(fig, mesh, axes, f"stations per {cell:.3g} pp cell", shrink=0.8)
+    fig.suptitle(f"{title}: Klimek model fit ({_verdict_line(result)})")
+    misplaced = (d.get("misfit") or {}).get("share_misplaced")
+    _caption(
+        fig,
+        "Left: the stations. Middle: the best honest election of the model. Right: the "
+        "best fit with incremental (f_i) and extreme (f_e) stuffing."
+        + (
+            f" The fit misplaces {misplaced:.0%} of stations in 10 pp cells."
+            if misplaced is not None
+            else ""
+        ),
+    )
     return fig
 
 
-def cumulative_figure(table: StationTable, leader: str, title: str):
+def cumulative_figure(table: StationTable, leader: str, title: str, result=None):
     """Shpilkin's picture: cumulative votes against turnout, with the clean-ratio line."""
     from kzvote.methods.fingerprint import cumulative_curve
 
@@ -130,20 +202,44 @@ def cumulative_figure(table: StationTable, leader: str, title: str):
     fig = _figure(8, 5)
     ax = fig.subplots()
     x = 100 * curve["turnout"]
-    ax.plot(x, curve["leader"], color="#c0392b", label=leader)
-    ax.plot(x, curve["others"], color="#3b6ea5", label="all other candidates")
+    top = max(float(np.nanmax(curve["leader"])), float(np.nanmax(curve["others"])), 1.0)
+    scale, unit = (1e6, "millions of votes") if top >= 2e6 else (1.0, "votes")
+    ax.plot(x, curve["leader"] / scale, color="#c0392b", label=_short(leader, 40))
+    ax.plot(x, curve["others"] / scale, color="#3b6ea5", label="all other candidates")
     ax.plot(
         x,
-        curve["clean"],
+        curve["clean"] / scale,
         color="#c0392b",
         linestyle="--",
-        label="leader at the peak-turnout ratio (assumed clean)",
+        label="leader at the peak-turnout ratio (assumed honest)",
     )
-    ax.axvline(100 * curve["peak"], color="#999999", linewidth=0.8)
+    ax.axvline(
+        100 * curve["peak"],
+        color="#999999",
+        linewidth=0.8,
+        label=f"peak turnout {100 * curve['peak']:.1f}% (start of the reference line)",
+    )
     ax.set_xlabel("turnout, % (stations sorted by turnout)")
-    ax.set_ylabel("cumulative votes")
-    ax.set_title(title)
-    ax.legend(fontsize=8)
+    ax.set_ylabel(f"cumulative {unit}")
+    if scale == 1.0:
+        _plain_counts(ax)
+    else:
+        ax.ticklabel_format(axis="y", style="plain", useOffset=False)
+    headline = ""
+    if result is not None and "excess_votes" in result.details:
+        d = result.details
+        low, high = d.get("excess_votes_interval") or (None, None)
+        interval = f" ({low:,.0f}-{high:,.0f})" if low is not None else ""
+        headline = f"\nexcess votes {d['excess_votes']:,.0f}{interval}: {_verdict_line(result)}"
+    ax.set_title(f"{title}: cumulative votes by turnout{headline}", fontsize=10)
+    ax.legend(fontsize=8, loc="upper left")
+    _caption(
+        fig,
+        "Stations sorted by turnout; each curve adds up votes from the lowest turnout. "
+        "Past the peak, an honest leader keeps the ratio to the others it had at the peak "
+        "(dashed); the gap between the solid and dashed red lines is the excess "
+        "(Shpilkin's estimate; a genuine rise of support with turnout counts too).",
+    )
     return fig
 
 
@@ -164,11 +260,12 @@ def regional_fingerprints(table: StationTable, leader: str, title: str, limit: i
         counts, xe, ye = np.histogram2d(100 * t, 100 * v, bins=50, range=[[0, 100], [0, 100]])
         counts = np.where(counts > 0, counts, np.nan)
         ax.pcolormesh(xe, ye, counts.T, norm=LogNorm(vmin=1), cmap="viridis")
-        ax.set_title(str(name)[:24], fontsize=7)
+        ax.set_title(_short(name, 24), fontsize=7)
         ax.tick_params(labelsize=6)
     for ax in axes[len(regions) :]:
         ax.set_visible(False)
-    fig.suptitle(f"{title}: turnout (x) and {leader} share (y) by region")
+    fig.suptitle(f"{title}: turnout (x) and {_short(leader)} share (y) by region")
+    _caption(fig, "One panel per region (the largest first), 2 pp cells, log colour.")
     return fig
 
 
@@ -207,16 +304,25 @@ def digit_figure(result, title: str):
     ax.set_xticks(digits)
     ax.set_xlabel("last digit" if result.test == "last_digit" else "second digit")
     ax.set_ylabel("counts")
-    p = result.p_adjusted if result.p_adjusted is not None else result.p_value
-    ax.set_title(f"{title}\n{result.subject}: p (adjusted) = {p:.3g}, {result.verdict}")
-    ax.legend(fontsize=8)
+    ax.set_title(
+        f"{title}: {'last' if result.test == 'last_digit' else 'second'} digits\n"
+        f"{_short(result.subject, 40)}: {_verdict_line(result)}",
+        fontsize=10,
+    )
+    ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.15), ncols=3)
+    _plain_counts(ax)
+    _caption(
+        fig,
+        "Bars: how many counts end in each digit. Dots: what honest counting gives for "
+        "counts of these sizes (simulated), with its 95% band.",
+    )
     return fig
 
 
 def two_digit_figure(results, title: str):
     """Repeated and adjacent last-two-digit shares, observed vs expected, per subject."""
-    fig = _figure(8, 4)
-    axes = fig.subplots(1, 2)
+    fig = _figure(9, max(3.5, 0.32 * len(results) + 2))
+    axes = fig.subplots(1, 2, sharey=True)
     for ax, key, naive in ((axes[0], "repeated", 0.1), (axes[1], "adjacent", 0.2)):
         subjects = [r.subject for r in results]
         observed = [r.details[f"{key}_share"] for r in results]
@@ -225,10 +331,17 @@ def two_digit_figure(results, title: str):
         ax.barh(y, observed, color="#3b6ea5", label="observed")
         ax.plot(expected, y, "o", color="#d9822b", label="expected (calibrated)")
         ax.axvline(naive, color="#999999", linestyle="--", label=f"naive {naive}")
-        ax.set_yticks(y, subjects, fontsize=7)
-        ax.set_title(f"{key} last two digits")
-    axes[0].legend(fontsize=7)
-    fig.suptitle(title)
+        ax.set_yticks(y, [_short(v) for v in subjects], fontsize=7)
+        ax.set_title(f"{key} last two digits", fontsize=9)
+        ax.set_xlabel("share of counts")
+    axes[0].legend(loc="upper left", bbox_to_anchor=(0.0, -0.14), fontsize=7, ncols=3)
+    fig.suptitle(f"{title}: last two digits per candidate")
+    _caption(
+        fig,
+        "Share of counts whose last two digits repeat (11, 22) or are adjacent (12, 21): "
+        "bars observed, dots the honest expectation for counts of these sizes, dashed the "
+        "naive 10% and 20%.",
+    )
     return fig
 
 
@@ -247,10 +360,11 @@ def zero_five_figure(results, title: str):
         label="expected (calibrated)",
     )
     ax.axvline(0.2, color="#999999", linestyle="--", label="naive 0.2")
-    ax.set_yticks(y, [r.subject for r in rows], fontsize=7)
+    ax.set_yticks(y, [_short(r.subject) for r in rows], fontsize=7)
     ax.set_xlabel("share of counts ending in 0 or 5")
-    ax.set_title(title)
-    ax.legend(fontsize=7)
+    ax.set_title(f"{title}: counts ending in 0 or 5")
+    ax.legend(fontsize=7, loc="lower right")
+    _caption(fig, "Bars observed, dots the honest expectation for counts of these sizes.")
     return fig
 
 
@@ -271,14 +385,28 @@ def _digit_plots(results, out: Path, name: str) -> list[str]:
 
 
 def save_report_plots(
-    table: StationTable, leader: str, folder: str | Path, results=()
+    table: StationTable,
+    leader: str,
+    folder: str | Path,
+    results=(),
+    *,
+    title: str | None = None,
 ) -> list[str]:
     """Save the standard figures for one file; return their paths."""
     out = make_output_dir(folder)
-    name = Path(table.path).name
+    name = title or Path(table.path).name
+    cluster = next(
+        (r for r in results if r.test == "high_turnout_cluster" and r.scope == "national"), None
+    )
+    corner = ""
+    if cluster is not None and "observed" in cluster.details:
+        corner = (
+            f"\n{cluster.details['observed']:,} stations at 95/95 or above: "
+            f"{_verdict_line(cluster)}"
+        )
     paths = [
         _save(turnout_share_histograms(table, leader, name), out, "turnout_share_histograms"),
-        _save(fingerprint(table, leader, f"{name}: stations"), out, "fingerprint"),
+        _save(fingerprint(table, leader, f"{name}: stations{corner}"), out, "fingerprint"),
         _save(
             fingerprint(table, leader, f"{name}: registered voters", weighted=True),
             out,
@@ -297,8 +425,16 @@ def save_report_plots(
                 fingerprint_model_figure(table, leader, fitted[0], name), out, "fingerprint_model"
             )
         )
-    if any(r.test == "excess_votes" and r.verdict != "inconclusive" for r in results):
-        paths.append(_save(cumulative_figure(table, leader, name), out, "cumulative_votes"))
+    excess = next(
+        (
+            r
+            for r in results
+            if r.test == "excess_votes" and r.scope == "national" and r.verdict != "inconclusive"
+        ),
+        None,
+    )
+    if excess is not None:
+        paths.append(_save(cumulative_figure(table, leader, name, excess), out, "cumulative_votes"))
     if any(r.scope.startswith("region=") for r in results):
         paths.append(_save(regional_fingerprints(table, leader, name), out, "fingerprint_regions"))
     return paths
@@ -337,9 +473,16 @@ def save_compare_plots(official: StationTable, data: dict, folder: str | Path) -
         x = np.arange(len(candidates))
         ax.bar(x - 0.2, off, width=0.4, label="official", color="#c0392b")
         ax.bar(x + 0.2, obs, width=0.4, label="observers", color="#3b6ea5")
-        ax.set_xticks(x, candidates, rotation=30, ha="right", fontsize=8)
+        ax.set_xticks(x, [_short(c) for c in candidates], rotation=30, ha="right", fontsize=8)
         ax.set_ylabel("votes at the matched stations")
+        _plain_counts(ax)
+        ax.set_title("Votes per candidate at the stations observers covered")
         ax.legend()
+        _caption(
+            fig,
+            "Official protocol totals (red) and the observers' own tallies (blue), summed "
+            "over the matched stations only.",
+        )
         paths.append(_save(fig, out, "compare_candidates"))
     rows = {str(s["line"]) for s in stations}
     observed_mask = official.ids["line"].astype(str).isin(rows).to_numpy()

@@ -132,8 +132,15 @@ def _rng(seed: int, test: str, scope: str) -> np.random.Generator:
     return np.random.default_rng([seed, int.from_bytes(digest[:8], "little")])
 
 
+#: progress(message, done, total): told before each step; it must not raise
+Progress = Callable[[str, int, int], None]
+
+
 def run_battery(
-    table: StationTable, params: Params, calibration: dict | None = None
+    table: StationTable,
+    params: Params,
+    calibration: dict | None = None,
+    progress: Progress | None = None,
 ) -> list[StatResult]:
     """Run every selected test nationally (and per region) and set verdicts.
 
@@ -160,19 +167,24 @@ def run_battery(
             mask[idx] = True
             scopes.append((f"region={name}", table.subset(mask)))
     results: list[StatResult] = []
-    for scope, sub in scopes:
-        for name in names:
-            spec = REGISTRY[name]
-            if scope != "national" and not spec.by_region:
-                continue
-            ctx = Context(
-                leader=leader,
-                scope=scope,
-                rng=_rng(params.seed, name, scope),
-                alpha=params.alpha,
-                options=params.options,
-            )
-            results.extend(spec.func(sub, ctx))
+    steps = [
+        (scope, sub, name)
+        for scope, sub in scopes
+        for name in names
+        if scope == "national" or REGISTRY[name].by_region
+    ]
+    for done, (scope, sub, name) in enumerate(steps):
+        spec = REGISTRY[name]
+        if progress is not None:
+            progress(f"{name} ({scope})", done, len(steps))
+        ctx = Context(
+            leader=leader,
+            scope=scope,
+            rng=_rng(params.seed, name, scope),
+            alpha=params.alpha,
+            options=params.options,
+        )
+        results.extend(spec.func(sub, ctx))
     if calibration is not None:
         from kzvote.calibrate import empirical_pvalues
 
@@ -224,10 +236,21 @@ def finalise(results: list[StatResult], alpha: float, method: str) -> list[StatR
     return out
 
 
-def analyze(table: StationTable, params: Params, calibration: dict | None = None) -> Report:
-    """The whole report for one table: input, parameters, summary, integrity, results."""
-    results = run_battery(table, params, calibration)
+def analyze(
+    table: StationTable,
+    params: Params,
+    calibration: dict | None = None,
+    progress: Progress | None = None,
+) -> Report:
+    """The whole report for one table: input, parameters, summary, integrity, results,
+    and the stations behind the findings."""
+    from kzvote.evidence import station_evidence
+
+    results = run_battery(table, params, calibration, progress)
+    if progress is not None:
+        progress("stations behind the findings", 1, 1)
     leader = table.leader(params.leader)
+    stations = station_evidence(table, leader, results, params.options)
     return Report(
         input={
             "path": table.path,
@@ -236,6 +259,7 @@ def analyze(table: StationTable, params: Params, calibration: dict | None = None
             "encoding": table.source.get("encoding"),
             "delimiter": table.source.get("delimiter"),
             "compression": table.source.get("compression"),
+            "sha256": table.source.get("sha256"),
             "reading_notes": list(table.source.get("notes", [])),
             "mapping": table.mapping.to_dict(),
             "candidates": list(table.candidates),
@@ -250,6 +274,7 @@ def analyze(table: StationTable, params: Params, calibration: dict | None = None
         summary=summarise(table, leader),
         integrity=table.findings,
         results=tuple(results),
+        stations=tuple(stations),
     )
 
 
@@ -266,5 +291,19 @@ def report_dict(report: Report) -> dict[str, Any]:
         "integrity_summary": summarise_findings(report.integrity),
         "integrity": [f.to_dict() for f in report.integrity],
         "results": [r.to_dict() for r in report.results],
+        "stations_summary": _stations_summary(report),
+        "stations": [s.to_dict() for s in report.stations],
         "plots": list(report.plots),
+    }
+
+
+def _stations_summary(report: Report) -> dict[str, Any]:
+    from kzvote.evidence import RULES, reason_counts
+
+    n = report.summary.get("stations") or 0
+    return {
+        "listed": len(report.stations),
+        "share_of_stations": len(report.stations) / n if n else None,
+        "by_reason": reason_counts(list(report.stations)),
+        "rules": RULES,
     }

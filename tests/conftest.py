@@ -40,3 +40,43 @@ CANONICAL = (
     "2,North,800,500,500,495,5,300,195\n"
     "3,South,1200,700,699,690,9,350,340\n"
 )
+
+
+@pytest.fixture(scope="session")
+def national_run(tmp_path_factory):
+    """One `kzvote analyze` of the national sample with every output (shared by the
+    report, console and stations tests, so that the battery runs once)."""
+    import os
+
+    from typer.testing import CliRunner
+
+    from kzvote.cli import app
+
+    out = tmp_path_factory.mktemp("national")
+    paths = {
+        "json": out / "report.json",
+        "stations": out / "stations.csv",
+        "html": out / "report.html",
+        "plots": out / "plots",
+    }
+    env = dict(os.environ, COLUMNS="80")
+    result = CliRunner().invoke(
+        app,
+        [
+            "analyze",
+            str(SAMPLES / "kz2023_majilis_national.csv"),
+            "--json",
+            str(paths["json"]),
+            "--stations",
+            str(paths["stations"]),
+            "--report",
+            str(paths["html"]),
+            "--plots",
+            str(paths["plots"]),
+            "--title",
+            "Majilis 2023 (simulated sample)",
+        ],
+        env=env,
+    )
+    assert result.exit_code == 0, result.output
+    return {"output": result.stdout, **paths}

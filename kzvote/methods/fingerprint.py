@@ -571,6 +571,17 @@ def intervals(hist: Histogram, best: Fit, step: float = 1e-3) -> dict[str, list[
 
 
 def _points(table: StationTable, ctx: Context):
+    ok, turnout, share, region, reasons, noise, spoiled = _fit_points(table, ctx)
+    return turnout, share, region, reasons, noise, spoiled
+
+
+def _point_mask(table: StationTable, ctx: Context):
+    """The stations the fit uses (a mask over the table), their points and noise."""
+    ok, turnout, share, _, _, noise, spoiled = _fit_points(table, ctx)
+    return ok, turnout, share, noise, spoiled
+
+
+def _fit_points(table: StationTable, ctx: Context):
     t_num, t_den, ok_t, why_t = turnout_parts(table)
     s_num, s_den, ok_s, why_s = leader_share_parts(table, ctx.leader)
     ok = ok_t & ok_s
@@ -592,7 +603,7 @@ def _points(table: StationTable, ctx: Context):
         both = np.isfinite(valid) & (valid <= cast)
         if both.any():
             spoiled = float(max(0.0, 1 - valid[both].sum() / cast[both].sum()))
-    return turnout[ok], share[ok], region, reasons, noise, spoiled
+    return ok, turnout[ok], share[ok], region, reasons, noise, spoiled
 
 
 def fingerprint_tests(table: StationTable, ctx: Context) -> list[StatResult]:

@@ -98,7 +98,22 @@ def load_stations(
     )
     if long_cols is not None:
         mapping = replace(mapping, long_format=True)
-    return _finish(raw, mapping, profiles, overrides, force=force)
+    table = _finish(raw, mapping, profiles, overrides, force=force)
+    return replace(table, source={**table.source, "sha256": file_sha256(path)})
+
+
+def file_sha256(path: str) -> str | None:
+    """The SHA-256 of the file as given (compressed bytes), to name the exact input."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    try:
+        with open(path, "rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+    except OSError:
+        return None
+    return digest.hexdigest()
 
 
 def _finish(

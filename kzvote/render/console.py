@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from rich import box
 from rich.console import Group
 from rich.markup import escape
 from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
+
+from kzvote.render import words
 
 VERDICT_STYLE = {"anomaly": "bold red", "consistent": "green", "inconclusive": "yellow"}
 MAX_ROWS = 20
@@ -33,34 +36,50 @@ def _num(value: Any) -> str:
 
 
 def _p(value: float | None) -> str:
-    if value is None:
-        return "-"
-    if value < 1e-4:
-        return f"{value:.1e}"
-    return f"{value:.4f}"
+    return words.p_text(value)
 
 
-def summary_panel(data: dict[str, Any]) -> Panel:
+def _table(title: str | None = None, **kwargs) -> Table:
+    """A table that fits 80 columns: no vertical rules, a rule under the header."""
+    return Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False, **kwargs)
+
+
+def headline(data: dict[str, Any]) -> Text:
+    """The file, what it holds, how many anomalies, and one sentence per anomaly."""
+    text = Text()
+    text.append(str(data["input"]["path"]), style="bold")
+    text.append("\n")
+    first, second = words.headline(data)
+    text.append(first + "\n")
+    anomalies = [r for r in data["results"] if r["verdict"] == "anomaly"]
+    text.append(second + "\n", style="bold red" if anomalies else "bold green")
+    for line in words.anomaly_sentences(data, limit=8):
+        text.append("  * ", style="red")
+        text.append(line + "\n")
+    if len(anomalies) > 8:
+        text.append(f"  ... {len(anomalies) - 8} more anomalies below and in the JSON\n")
+    return text
+
+
+def summary_panel(data: dict[str, Any]) -> Table:
+    """The candidates' votes and shares (the headline gives the rest)."""
     summary = data["summary"]
-    inp = data["input"]
-    lines = Table.grid(padding=(0, 2))
-    lines.add_column(style="bold")
-    lines.add_column()
-    lines.add_row("file", escape(str(inp["path"])))
-    lines.add_row("stations", _num(summary["stations"]))
-    lines.add_row("registered", _num(summary["registered"]))
-    lines.add_row("ballots cast", _num(summary["ballots_cast"]))
-    lines.add_row(f"turnout ({summary['turnout_basis']})", _pct(summary["turnout"]))
-    lines.add_row(
-        "leader", f"{escape(summary['leader'])} ({_pct(summary['leader_share_of_cast'])} of cast)"
-    )
     shares = sorted(summary["shares"].items(), key=lambda kv: -(kv[1] or 0))
-    parties = Table("candidate", "votes", "share of valid", box=None, pad_edge=False)
+    parties = _table("Votes")
+    parties.add_column("candidate", overflow="fold")
+    parties.add_column("votes", justify="right", no_wrap=True)
+    parties.add_column("share of valid", justify="right", no_wrap=True)
     for name, share in shares[:MAX_ROWS]:
         parties.add_row(escape(name), _num(summary["votes"][name]), _pct(share))
     if len(shares) > MAX_ROWS:
         parties.add_row(f"... {len(shares) - MAX_ROWS} more", "", "")
-    return Panel(Group(lines, Text(""), parties), title="Summary", expand=False)
+    parties.caption = (
+        f"registered {_num(summary['registered'])}, ballots cast "
+        f"{_num(summary['ballots_cast'])}, turnout {_pct(summary['turnout'])} "
+        f"({summary['turnout_basis']} / registered)"
+    )
+    parties.caption_justify = "left"
+    return parties
 
 
 def integrity_table(data: dict[str, Any]) -> Table | Text:
@@ -69,9 +88,10 @@ def integrity_table(data: dict[str, Any]) -> Table | Text:
         return Text(
             "Integrity: every protocol identity that could be checked holds.", style="green"
         )
-    table = Table(title="Integrity findings", title_justify="left")
-    for col in ("code", "severity", "stations", "first example (line, column, value)", "meaning"):
-        table.add_column(col)
+    table = _table("Integrity findings")
+    table.add_column("code", no_wrap=True)
+    table.add_column("stations", justify="right", no_wrap=True)
+    table.add_column("what it means; first example", overflow="fold")
     first = {}
     for finding in data["integrity"]:
         first.setdefault(finding["code"], finding)
@@ -79,24 +99,159 @@ def integrity_table(data: dict[str, Any]) -> Table | Text:
         f = first.get(code, {})
         example = ""
         if f.get("line") is not None:
-            example = f"line {f['line']}, {f.get('column') or ''}: {f.get('value') or ''}"
+            station = f.get("station_id") or ""
+            example = (
+                f"; line {f['line']}"
+                + (f", station {station}" if station else "")
+                + (f", {f.get('column')}" if f.get("column") else "")
+                + (f" = {f.get('value')}" if f.get("value") not in (None, "") else "")
+            )
+        severity = "" if entry["severity"] == "error" else " (warning)"
         table.add_row(
-            code,
-            entry["severity"],
+            Text(code, style="red" if entry["severity"] == "error" else "yellow"),
             _num(entry["count"]),
-            escape(example[:90]),
-            escape(entry["explanation"]),
+            escape((entry["explanation"] + severity + example)[:200]),
         )
     return table
 
 
-def results_table(data: dict[str, Any], *, max_rows: int = 60) -> Table:
-    title = "Tests" if data.get("command") == "compare" else "Forensic tests"
-    table = Table(title=title, title_justify="left")
-    for col in ("test", "subject", "scope", "n", "statistic", "p", "p adj.", "effect", "verdict"):
-        table.add_column(
-            col, justify="right" if col in ("n", "statistic", "p", "p adj.", "effect") else "left"
+def anomalies_table(data: dict[str, Any], *, show_all: bool = False) -> Table | None:
+    """The anomalies (or, with ``show_all``, every result), each with its key number."""
+    rows = data["results"]
+    order = sorted(
+        range(len(rows)),
+        key=lambda i: (rows[i]["verdict"] != "anomaly", rows[i]["scope"] != "national", i),
+    )
+    if not show_all:
+        order = [i for i in order if rows[i]["verdict"] == "anomaly"]
+    if not order:
+        return None
+    title = "All results" if show_all else "Anomalies"
+    table = _table(title)
+    table.add_column("test", overflow="fold", ratio=3)
+    table.add_column("subject", overflow="fold", ratio=2)
+    table.add_column("scope", overflow="fold", ratio=2)
+    table.add_column("key number", overflow="fold", ratio=3)
+    table.add_column("p adj.", justify="right", no_wrap=True)
+    if show_all:
+        table.add_column("verdict", no_wrap=True)
+    limit = 400 if show_all else 40
+    for i in order[:limit]:
+        r = rows[i]
+        cells = [
+            r["test"],
+            escape(str(r["subject"])),
+            escape(str(r["scope"])),
+            escape(words.key_number(r)),
+            _p(r["p_adjusted"]),
+        ]
+        if show_all:
+            cells.append(Text(r["verdict"], style=VERDICT_STYLE.get(r["verdict"], "")))
+        table.add_row(*cells)
+    if len(order) > limit:
+        table.caption = f"{len(order) - limit} more rows in the JSON report (--json)"
+    return table
+
+
+def _collapsed(data: dict[str, Any]) -> Text:
+    """The consistent and inconclusive results in two lines."""
+    text = Text()
+    by_verdict: dict[str, dict[str, int]] = {}
+    for r in data["results"]:
+        tests = by_verdict.setdefault(r["verdict"], {})
+        tests[r["test"]] = tests.get(r["test"], 0) + 1
+    for verdict in ("consistent", "inconclusive"):
+        tests = by_verdict.get(verdict)
+        if not tests:
+            continue
+        total = sum(tests.values())
+        listed = ", ".join(f"{name} {k}" for name, k in tests.items())
+        text.append(f"{total} {verdict}: ", style=VERDICT_STYLE[verdict])
+        text.append(listed + "\n")
+    if text:
+        text.append("(--all lists every result; the JSON has them all)\n", style="dim")
+    return text
+
+
+def stations_table(data: dict[str, Any], limit: int = 10) -> Table | Text | None:
+    stations = data.get("stations") or []
+    summary = data.get("stations_summary") or {}
+    if not stations:
+        return Text("Stations behind the findings: none.", style="green")
+    table = _table(
+        f"Stations behind the findings: {len(stations):,} "
+        f"({_pct(summary.get('share_of_stations'))} of stations), strongest first"
+    )
+    table.add_column("region", overflow="fold", ratio=2)
+    table.add_column("station", overflow="fold", ratio=2)
+    table.add_column("turnout", justify="right", no_wrap=True)
+    table.add_column("share", justify="right", no_wrap=True)
+    table.add_column("reasons", overflow="fold", ratio=4)
+    for s in stations[:limit]:
+        table.add_row(
+            escape(s["region"] or "-"),
+            escape(s["station_id"]),
+            _pct(s["turnout"]),
+            _pct(s["leader_share"]),
+            escape(", ".join(s["reasons"])),
         )
+    by_reason = summary.get("by_reason") or {}
+    caption = ", ".join(f"{code} {k:,}" for code, k in by_reason.items())
+    if len(stations) > limit:
+        caption += f". All {len(stations):,}: --stations FILE.csv or the JSON"
+    table.caption = caption
+    table.caption_justify = "left"
+    return table
+
+
+def regions_table(data: dict[str, Any]) -> Table | None:
+    """--by-region: one row per region with its anomalies and key estimate."""
+    regions = data["summary"].get("regions") or []
+    scoped = [r for r in data["results"] if r["scope"].startswith("region=")]
+    if not regions or not scoped:
+        return None
+    anomalies: dict[str, int] = {}
+    excess: dict[str, float] = {}
+    for r in scoped:
+        name = r["scope"].split("=", 1)[1]
+        if r["verdict"] == "anomaly":
+            anomalies[name] = anomalies.get(name, 0) + 1
+        if r["test"] == "excess_votes" and r["details"].get("excess_votes") is not None:
+            excess[name] = r["details"]["excess_votes"]
+    table = _table("Regions (most anomalies first)")
+    table.add_column("region", overflow="fold", ratio=3)
+    table.add_column("stations", justify="right", no_wrap=True)
+    table.add_column("turnout", justify="right", no_wrap=True)
+    table.add_column("leader", justify="right", no_wrap=True)
+    table.add_column("anomalies", justify="right", no_wrap=True)
+    table.add_column("excess votes", justify="right", no_wrap=True)
+    order = sorted(regions, key=lambda g: (-anomalies.get(str(g["region"]), 0), str(g["region"])))
+    for g in order[: MAX_ROWS * 5]:
+        name = str(g["region"])
+        table.add_row(
+            escape(name),
+            _num(g["stations"]),
+            _pct(g["turnout"]),
+            _pct(g["leader_share"]),
+            str(anomalies.get(name, 0)),
+            words.count(excess.get(name)),
+        )
+    if len(order) > MAX_ROWS * 5:
+        table.caption = f"{len(order) - MAX_ROWS * 5} more regions in the JSON"
+    return table
+
+
+def results_table(data: dict[str, Any], *, max_rows: int = 60) -> Table:
+    """Every result with its numbers (compare uses it; analyze --all too)."""
+    title = "Tests" if data.get("command") == "compare" else "Forensic tests"
+    table = _table(title)
+    table.add_column("test", overflow="fold", ratio=3)
+    table.add_column("subject", overflow="fold", ratio=2)
+    table.add_column("scope", overflow="fold", ratio=2)
+    table.add_column("n", justify="right", no_wrap=True)
+    table.add_column("effect", justify="right", no_wrap=True)
+    table.add_column("p adj.", justify="right", no_wrap=True)
+    table.add_column("verdict", no_wrap=True)
     rows = data["results"]
     order = sorted(
         range(len(rows)),
@@ -109,10 +264,8 @@ def results_table(data: dict[str, Any], *, max_rows: int = 60) -> Table:
             escape(str(r["subject"])),
             escape(str(r["scope"])),
             _num(r["n"]),
-            _num(r["statistic"]),
-            _p(r["p_value"]),
-            _p(r["p_adjusted"]),
             _num(r["effect"]),
+            _p(r["p_adjusted"]),
             Text(r["verdict"], style=VERDICT_STYLE.get(r["verdict"], "")),
         )
     if len(rows) > max_rows:
@@ -134,12 +287,6 @@ def notes(data: dict[str, Any]) -> Text:
             "kept out of the station-level tests (integrity: aggregate_row)\n",
             style="yellow",
         )
-    params = data["parameters"]
-    text.append(
-        f"alpha {params['alpha']}, p-values adjusted over the whole battery "
-        f"({params['adjustment']}), seed {params['seed']}.\n",
-        style="dim",
-    )
     anomalies = [r for r in data["results"] if r["verdict"] == "anomaly"]
     for r in anomalies[:8]:
         for warning in r["warnings"]:
@@ -159,6 +306,12 @@ def notes(data: dict[str, Any]) -> Text:
                 style="yellow",
             )
             break
+    params = data["parameters"]
+    text.append(
+        f"alpha {params['alpha']}, p-values adjusted over the whole battery "
+        f"({params['adjustment']}), seed {params['seed']}. ",
+        style="dim",
+    )
     text.append(
         "'anomaly' means the numbers differ from what honest counting produces under the "
         "test's model; it is not proof of fraud. See the README, 'Reading the verdicts'.",
@@ -167,11 +320,25 @@ def notes(data: dict[str, Any]) -> Text:
     return text
 
 
-def report_renderable(data: dict[str, Any]) -> Group:
-    parts: list[Any] = [summary_panel(data), integrity_table(data), results_table(data)]
+def report_renderable(data: dict[str, Any], *, show_all: bool = False) -> Group:
+    """Headline, anomalies, integrity, stations, regions, the rest collapsed."""
+    parts: list[Any] = [headline(data)]
+    table = anomalies_table(data, show_all=show_all)
+    if table is not None:
+        parts.append(table)
+    parts.append(integrity_table(data))
+    stations = stations_table(data)
+    if stations is not None:
+        parts.append(stations)
+    regions = regions_table(data)
+    if regions is not None:
+        parts.append(regions)
+    if not show_all:
+        parts.append(_collapsed(data))
     sweep = _sweep_table(data)
-    if sweep is not None:
+    if sweep is not None and (show_all or _integer_anomaly(data)):
         parts.append(sweep)
+    parts.append(summary_panel(data))
     parts.append(notes(data))
     if data["plots"]:
         parts.append(
@@ -181,6 +348,12 @@ def report_renderable(data: dict[str, Any]) -> Group:
             )
         )
     return Group(*parts)
+
+
+def _integer_anomaly(data: dict[str, Any]) -> bool:
+    return any(
+        r["test"] == "integer_percent" and r["verdict"] == "anomaly" for r in data["results"]
+    )
 
 
 def _sweep_table(data: dict[str, Any]) -> Table | None:

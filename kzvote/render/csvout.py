@@ -76,3 +76,38 @@ def crosscheck_csv(data: dict[str, Any]) -> str:
             yield cells + [row["difference"].get(pair) for pair in pairs]
 
     return table_csv(header, rows())
+
+
+def evidence_csv(data: dict[str, Any]) -> str:
+    """analyze --stations: one row per station behind a finding, strongest first."""
+    header = [
+        "rank",
+        "region",
+        "district",
+        "station_id",
+        "line",
+        "registered",
+        "turnout",
+        "leader_share",
+        "score",
+        "reasons",
+        "notes",
+    ]
+
+    def rows():
+        for rank, s in enumerate(data["stations"], start=1):
+            yield [
+                rank,
+                s["region"],
+                s["district"],
+                s["station_id"],
+                s["line"],
+                s["registered"],
+                None if s["turnout"] is None else round(s["turnout"], 6),
+                None if s["leader_share"] is None else round(s["leader_share"], 6),
+                s["score"],
+                ";".join(s["reasons"]),
+                "; ".join(s["notes"]),
+            ]
+
+    return table_csv(header, rows())

@@ -238,3 +238,318 @@ def _markdown(s: dict[str, Any]) -> str:
     if s["plots"]:
         out += ["", "Figures: " + ", ".join(_md(Path(p).name) for p in s["plots"])]
     return "\n".join(out) + "\n"
+
+
+#: the figure that shows each test's evidence (file stems written by plots.py)
+FIGURE_OF = {
+    "fingerprint": "fingerprint_model",
+    "high_turnout_cluster": "fingerprint",
+    "turnout_share_dependence": "fingerprint_regions",
+    "excess_votes": "cumulative_votes",
+    "integer_percent": "turnout_share_histograms",
+    "multiple_of_5_percent": "turnout_share_histograms",
+    "last_digit": "digits_last_digit",
+    "second_digit": "digits_second_digit",
+    "last_two_digits": "digits_last_two",
+    "zero_five": "digits_zero_five",
+}
+
+REFERENCES = (
+    "Klimek, Yegorov, Hanel & Thurner (2012). Statistical detection of systematic election "
+    "irregularities. PNAS 109(41), 16469-16473. doi:10.1073/pnas.1210722109",
+    "Kobak, Shpilkin & Pshenichnikov (2016). Integer percentages as electoral falsification "
+    "fingerprints. Annals of Applied Statistics 10(1), 54-73. doi:10.1214/16-AOAS904",
+    "Shpilkin (2009-2016): excess votes from the cumulative vote curves (Kobak, "
+    "Shpilkin & Pshenichnikov 2016, Significance 13(4), 20-25)",
+    "Beber & Scacco (2012). What the numbers say: a digit-based test for election fraud. "
+    "Political Analysis 20(2), 211-234",
+    "Mebane (2006, 2010): second-digit (2BL) tests; kzvote calibrates every digit test by "
+    "simulating honest counts of the same sizes",
+)
+
+
+def _analyze_sections(data: dict[str, Any], title: str | None) -> dict[str, Any]:
+    from kzvote.render import words
+
+    summary = data["summary"]
+    leader = summary["leader"]
+    plots = {Path(p).stem: p for p in data.get("plots", [])}
+    anomalies = [r for r in data["results"] if r["verdict"] == "anomaly"]
+    anomalies.sort(key=lambda r: r["scope"] != "national")
+    explained = []
+    for r in anomalies:
+        causes = [words.OTHER_CAUSES.get(r["test"], "")]
+        for key in ("other_causes", "assumption"):
+            if r["details"].get(key):
+                causes.append(str(r["details"][key]))
+        explained.append(
+            {
+                "result": r,
+                "sentence": words.sentence(r, leader),
+                "what": words.WHAT.get(r["test"], r["method"]),
+                "key": words.key_number(r),
+                "causes": [c for c in causes if c],
+                "figure": plots.get(FIGURE_OF.get(r["test"], "")),
+            }
+        )
+    examples: dict[str, list[dict[str, Any]]] = {}
+    for finding in data["integrity"]:
+        rows = examples.setdefault(finding["code"], [])
+        if len(rows) < 5:
+            rows.append(finding)
+    national = [r for r in data["results"] if r["scope"] == "national"]
+    shown_figures = {e["figure"] for e in explained if e["figure"]}
+    inp = data["input"]
+    params = data["parameters"]
+    return {
+        "title": title or params.get("title") or f"kzvote analysis of {Path(inp['path']).name}",
+        "headline": words.headline(data),
+        "anomalies": explained,
+        "integrity": data["integrity_summary"],
+        "examples": examples,
+        "stations": data.get("stations", [])[:50],
+        "stations_total": len(data.get("stations", [])),
+        "stations_summary": data.get("stations_summary", {}),
+        "national": national,
+        "other_results": len(data["results"]) - len(national),
+        "votes": sorted(summary["votes"].items(), key=lambda kv: -(kv[1] or 0)),
+        "shares": summary["shares"],
+        "more_figures": [p for p in data.get("plots", []) if p not in shown_figures],
+        "methods": [(name, words.WHAT[name]) for name in words.WHAT],
+        "references": REFERENCES,
+        "reproduce": {
+            "kzvote": data["kzvote_version"],
+            "schema": data["schema_version"],
+            "file": inp["path"],
+            "sha256": inp.get("sha256"),
+            "stations": summary["stations"],
+            "leader": inp["leader"],
+            "seed": params["seed"],
+            "alpha": params["alpha"],
+            "adjustment": params["adjustment"],
+            "by_region": params["by_region"],
+            "options": params["options"],
+            "calibrated_with": params.get("calibrated_with"),
+        },
+        "warnings": list(inp.get("mapping", {}).get("warnings", [])),
+    }
+
+
+def analyze_report(data: dict[str, Any], *, html: bool = True, title: str | None = None) -> str:
+    """The analyze report as one self-contained HTML page or as Markdown."""
+    sections = _analyze_sections(data, title)
+    return _analyze_html(sections) if html else _analyze_markdown(sections)
+
+
+def _img(path: str | None, alt: str) -> str:
+    if not path:
+        return ""
+    try:
+        encoded = base64.b64encode(Path(path).read_bytes()).decode("ascii")
+    except OSError:
+        return ""
+    return f'<img alt="{_e(alt)}" src="data:image/png;base64,{encoded}">'
+
+
+def _p(value: float | None) -> str:
+    from kzvote.render.words import p_text
+
+    return "—" if value is None else p_text(value)
+
+
+def _analyze_html(s: dict[str, Any]) -> str:
+    out = [
+        "<!DOCTYPE html>",
+        '<html lang="en"><head><meta charset="utf-8">',
+        '<meta name="viewport" content="width=device-width, initial-scale=1">',
+        f"<title>{_e(s['title'])}</title><style>{CSS}</style></head><body>",
+        f"<h1>{_e(s['title'])}</h1>",
+        f"<p>{_e(s['headline'][0])}</p>",
+        f"<p><strong>{_e(s['headline'][1])}</strong></p>",
+    ]
+    for warning in s["warnings"]:
+        out.append(f"<p class=anomaly>Mapping forced despite: {_e(warning)}</p>")
+    if s["anomalies"]:
+        out.append("<ul>" + "".join(f"<li>{_e(a['sentence'])}</li>" for a in s["anomalies"]))
+        out.append("</ul><h2>The anomalies, one by one</h2>")
+    for a in s["anomalies"]:
+        r = a["result"]
+        out.append(
+            f"<h3>{_e(r['test'])} — {_e(r['subject'])} ({_e(r['scope'])})</h3>"
+            f"<p>{_e(a['sentence'])}</p>"
+            f"<p><em>What was tested:</em> {_e(a['what'])}. <em>Key number:</em> "
+            f"{_e(a['key'])}; {_e(_num(r['n']))} stations; p = {_e(_p(r['p_value']))}, "
+            f"adjusted {_e(_p(r['p_adjusted']))}.</p>"
+            f"<p class=note>Method: {_e(r['method'])}</p>"
+        )
+        for warning in r["warnings"]:
+            out.append(f"<p class=note>Note: {_e(warning)}</p>")
+        if a["causes"]:
+            out.append("<p><em>What else could cause it:</em></p><ul>")
+            out += [f"<li>{_e(c)}</li>" for c in a["causes"]]
+            out.append("</ul>")
+        out.append(_img(a["figure"], r["test"]))
+    out.append("<h2>Integrity of the protocols</h2>")
+    if not s["integrity"]:
+        out.append("<p>Every protocol identity that could be checked holds.</p>")
+    for code, entry in s["integrity"].items():
+        out.append(
+            f"<h3>{_e(code)}: {_e(_num(entry['count']))} ({_e(entry['severity'])})</h3>"
+            f"<p>{_e(entry['explanation'])}</p><table><tr><th>line</th><th>station</th>"
+            "<th>column</th><th>value</th><th>message</th></tr>"
+        )
+        for f in s["examples"].get(code, []):
+            out.append(
+                f"<tr><td class=n>{_e(f['line'])}</td><td>{_e(f['station_id'])}</td>"
+                f"<td>{_e(f['column'])}</td><td>{_e(f['value'])}</td>"
+                f"<td>{_e(f['message'])}</td></tr>"
+            )
+        out.append("</table>")
+    out.append(f"<h2>Stations behind the findings ({_e(_num(s['stations_total']))})</h2>")
+    if s["stations"]:
+        out.append(
+            "<table><tr><th>#</th><th>region</th><th>station</th><th>registered</th>"
+            "<th>turnout</th><th>leader share</th><th>reasons</th><th>notes</th></tr>"
+        )
+        for rank, st in enumerate(s["stations"], start=1):
+            out.append(
+                f"<tr><td class=n>{rank}</td><td>{_e(st['region'])}</td>"
+                f"<td>{_e(st['station_id'])}</td><td class=n>{_e(_num(st['registered']))}</td>"
+                f"<td class=n>{_e(_pct(st['turnout']))}</td>"
+                f"<td class=n>{_e(_pct(st['leader_share']))}</td>"
+                f"<td>{_e(', '.join(st['reasons']))}</td><td>{_e('; '.join(st['notes']))}</td>"
+                "</tr>"
+            )
+        out.append("</table>")
+        out.append(
+            "<p class=note>The full list with every number: <code>kzvote analyze FILE "
+            "--stations stations.csv</code> (or <code>stations</code> in the JSON). "
+            "Rules of the reason codes:</p><ul class=note>"
+        )
+        rules = s["stations_summary"].get("rules", {})
+        out += [f"<li><code>{_e(k)}</code>: {_e(v)}</li>" for k, v in rules.items()]
+        out.append("</ul>")
+    else:
+        out.append("<p>No station is pointed at by any check.</p>")
+    out.append(
+        "<h2>Every national result</h2><table><tr><th>test</th><th>subject</th><th>n</th>"
+        "<th>key number</th><th>p adj.</th><th>verdict</th></tr>"
+    )
+    from kzvote.render import words
+
+    for r in s["national"]:
+        out.append(
+            f"<tr><td>{_e(r['test'])}</td><td>{_e(r['subject'])}</td>"
+            f"<td class=n>{_e(_num(r['n']))}</td><td>{_e(words.key_number(r))}</td>"
+            f"<td class=n>{_e(_p(r['p_adjusted']))}</td>"
+            f"<td class={_e(r['verdict'])}>{_e(r['verdict'])}</td></tr>"
+        )
+    out.append("</table>")
+    if s["other_results"]:
+        out.append(
+            f"<p class=note>{_e(_num(s['other_results']))} regional results are in the "
+            "JSON report.</p>"
+        )
+    out.append("<h2>Votes</h2><table><tr><th>candidate</th><th>votes</th><th>share</th></tr>")
+    for name, votes in s["votes"]:
+        out.append(
+            f"<tr><td>{_e(name)}</td><td class=n>{_e(_num(votes))}</td>"
+            f"<td class=n>{_e(_pct(s['shares'].get(name)))}</td></tr>"
+        )
+    out.append("</table>")
+    if s["more_figures"]:
+        out.append("<h2>More figures</h2>")
+        out += [_img(p, Path(p).stem) for p in s["more_figures"]]
+    out.append("<h2>Methods</h2><ul>")
+    out += [f"<li><strong>{_e(name)}</strong>: {_e(what)}</li>" for name, what in s["methods"]]
+    out.append("</ul><p>References:</p><ul>")
+    out += [f"<li>{_e(ref)}</li>" for ref in s["references"]]
+    out.append(
+        "</ul><p class=note>An <em>anomaly</em> means the numbers differ from what honest "
+        "counting produces under the test's model. It says where to look, not that anyone "
+        "committed fraud; each anomaly above lists what else could cause it.</p>"
+    )
+    out.append("<h2>Reproduce</h2><ul>")
+    for key, value in s["reproduce"].items():
+        out.append(f"<li>{_e(key)}: <code>{_e(value)}</code></li>")
+    out.append("</ul></body></html>")
+    return "\n".join(o for o in out if o) + "\n"
+
+
+def _analyze_markdown(s: dict[str, Any]) -> str:
+    from kzvote.render import words
+
+    out = [f"# {_md(s['title'])}", "", _md(s["headline"][0]), "", f"**{_md(s['headline'][1])}**"]
+    for warning in s["warnings"]:
+        out += ["", f"Mapping forced despite: {_md(warning)}"]
+    if s["anomalies"]:
+        out.append("")
+        out += [f"- {_md(a['sentence'])}" for a in s["anomalies"]]
+        out += ["", "## The anomalies, one by one"]
+    for a in s["anomalies"]:
+        r = a["result"]
+        out += [
+            "",
+            f"### {_md(r['test'])} — {_md(r['subject'])} ({_md(r['scope'])})",
+            "",
+            _md(a["sentence"]),
+            "",
+            f"What was tested: {_md(a['what'])}. Key number: {_md(a['key'])}; "
+            f"{_num(r['n'])} stations; p = {_p(r['p_value'])}, adjusted {_p(r['p_adjusted'])}.",
+        ]
+        for warning in r["warnings"]:
+            out += ["", f"Note: {_md(warning)}"]
+        if a["causes"]:
+            out += ["", "What else could cause it:"] + [f"- {_md(c)}" for c in a["causes"]]
+        if a["figure"]:
+            out += ["", f"Figure: `{_md(Path(a['figure']).name)}`"]
+    out += ["", "## Integrity of the protocols", ""]
+    if not s["integrity"]:
+        out.append("Every protocol identity that could be checked holds.")
+    for code, entry in s["integrity"].items():
+        out.append(
+            f"- `{_md(code)}`: {_num(entry['count'])} ({_md(entry['severity'])}) — "
+            f"{_md(entry['explanation'])}"
+        )
+        for f in s["examples"].get(code, [])[:3]:
+            out.append(
+                f"  - line {_md(f['line'])}, station {_md(f['station_id'])}: {_md(f['message'])}"
+            )
+    out += ["", f"## Stations behind the findings ({_num(s['stations_total'])})", ""]
+    if s["stations"]:
+        out.append("| # | region | station | turnout | leader share | reasons |")
+        out.append("|---:|---|---|---:|---:|---|")
+        for rank, st in enumerate(s["stations"][:25], start=1):
+            out.append(
+                f"| {rank} | {_md(st['region'])} | {_md(st['station_id'])} | "
+                f"{_pct(st['turnout'])} | {_pct(st['leader_share'])} | "
+                f"{_md(', '.join(st['reasons']))} |"
+            )
+        out += ["", "Full list: `kzvote analyze FILE --stations stations.csv`."]
+    else:
+        out.append("No station is pointed at by any check.")
+    out += [
+        "",
+        "## Every national result",
+        "",
+        "| test | subject | key number | p adj. | verdict |",
+    ]
+    out.append("|---|---|---|---:|---|")
+    for r in s["national"]:
+        out.append(
+            f"| {_md(r['test'])} | {_md(r['subject'])} | {_md(words.key_number(r))} | "
+            f"{_p(r['p_adjusted'])} | {_md(r['verdict'])} |"
+        )
+    out += ["", "## Methods", ""]
+    out += [f"- **{_md(name)}**: {_md(what)}" for name, what in s["methods"]]
+    out += ["", "References:", ""] + [f"- {_md(ref)}" for ref in s["references"]]
+    out += [
+        "",
+        "An *anomaly* means the numbers differ from what honest counting produces under the "
+        "test's model; it says where to look, not that anyone committed fraud.",
+        "",
+        "## Reproduce",
+        "",
+    ]
+    out += [f"- {_md(k)}: `{_md(v)}`" for k, v in s["reproduce"].items()]
+    return "\n".join(out) + "\n"
