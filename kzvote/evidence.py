@@ -300,29 +300,32 @@ def _robust_z(values: np.ndarray, groups: np.ndarray, noise_var: np.ndarray) -> 
     median = frame.groupby("g")["x"].transform("median").to_numpy()
     deviation = np.abs(values - median)
     mad = pd.Series(deviation).groupby(groups).transform("median").to_numpy() * 1.4826
-    scale = np.sqrt(mad**2 + noise_var)
+    scale = np.sqrt(mad**2 + np.clip(noise_var, 0.0, None))
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(scale > 0, (values - median) / scale, 0.0)
 
 
 def _area(table: StationTable, usable: np.ndarray) -> np.ndarray:
-    """Each station's comparison area: district (>= AREA_MIN stations), region, country."""
+    """Each station's comparison area as an integer code: its district (>= AREA_MIN
+    usable stations), else its region (>= AREA_MIN), else the country (-1)."""
     ids = table.ids
-    region = ids["region"].astype(str).to_numpy()
-    district = ids["district"].astype(str).to_numpy()
-    area = np.full(len(ids), "country", dtype=object)
-    counts_r = pd.Series(region[usable]).value_counts()
-    big_r = np.isin(region, counts_r.index[counts_r >= AREA_MIN]) & (region != "")
-    area[big_r] = "r\x1f" + region[big_r]
-    key_d = np.char.add(np.char.add(region.astype(str), "\x1f"), district.astype(str))
-    counts_d = pd.Series(key_d[usable]).value_counts()
-    big_d = np.isin(key_d, counts_d.index[counts_d >= AREA_MIN]) & (district != "")
-    area[big_d] = "d\x1f" + key_d[big_d]
+    region = ids["region"].astype(str)
+    district = ids["district"].astype(str)
+    area = np.full(len(ids), -1, dtype=np.int64)
+
+    def big(key: pd.Series, named: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        codes, _ = pd.factorize(key)
+        sizes = np.bincount(codes[usable], minlength=codes.max() + 1)
+        return (sizes[codes] >= AREA_MIN) & named, codes
+
+    big_r, codes_r = big(region, (region != "").to_numpy())
+    area[big_r] = codes_r[big_r]
+    big_d, codes_d = big(region + "\x1f" + district, (district != "").to_numpy())
+    area[big_d] = codes_r.max() + 1 + codes_d[big_d]
     return area
 
 
 def _outliers(table, turnout, share, t_den, s_den, station, found: _Collector) -> None:
-    from scipy.stats import chi2
 
     usable = station & np.isfinite(turnout) & np.isfinite(share)
     if usable.sum() < AREA_MIN:
@@ -337,7 +340,7 @@ def _outliers(table, turnout, share, t_den, s_den, station, found: _Collector) -
     z_v = _robust_z(v, area, var_v)
     d2 = z_t**2 + z_v**2
     far = d2 >= OUTLIER_D2
-    scores = _safe_log10(chi2.sf(d2[far], 2), 8.0)
+    scores = np.minimum(d2[far] / (2 * np.log(10)), 8.0)  # -log10 exp(-d2 / 2)
     for j, score in zip(np.flatnonzero(far), scores, strict=True):
         direction_t = "higher" if z_t[j] > 0 else "lower"
         direction_v = "higher" if z_v[j] > 0 else "lower"
@@ -366,14 +369,18 @@ def _round_counts(table: StationTable, station: np.ndarray, found: _Collector) -
 def _assemble(table, turnout, share, found: _Collector) -> list[StationEvidence]:
     ids = table.ids
     registered = table.column("registered")
+    lines = ids["line"].to_numpy() if "line" in ids else None
+    region = ids["region"].to_numpy()
+    district = ids["district"].to_numpy()
+    station = ids["station_id"].to_numpy()
     out = []
     for i, reasons in found.reasons.items():
         out.append(
             StationEvidence(
-                line=int(ids["line"].iat[i]) if "line" in ids else None,
-                region=str(ids["region"].iat[i]),
-                district=str(ids["district"].iat[i]),
-                station_id=str(ids["station_id"].iat[i]),
+                line=int(lines[i]) if lines is not None else None,
+                region=str(region[i]),
+                district=str(district[i]),
+                station_id=str(station[i]),
                 registered=_finite(registered[i]),
                 turnout=_finite(turnout[i]),
                 leader_share=_finite(share[i]),

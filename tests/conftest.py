@@ -45,38 +45,49 @@ CANONICAL = (
 @pytest.fixture(scope="session")
 def national_run(tmp_path_factory):
     """One `kzvote analyze` of the national sample with every output (shared by the
-    report, console and stations tests, so that the battery runs once)."""
+    report, console and stations tests, so that the battery runs once: the xdist
+    workers share it through a folder and a lock, the pattern xdist documents)."""
+    import fcntl
+    import json
     import os
 
     from typer.testing import CliRunner
 
     from kzvote.cli import app
 
-    out = tmp_path_factory.mktemp("national")
+    root = tmp_path_factory.getbasetemp().parent
+    out = root / "national"
     paths = {
         "json": out / "report.json",
         "stations": out / "stations.csv",
         "html": out / "report.html",
         "plots": out / "plots",
     }
-    env = dict(os.environ, COLUMNS="80")
-    result = CliRunner().invoke(
-        app,
-        [
-            "analyze",
-            str(SAMPLES / "kz2023_majilis_national.csv"),
-            "--json",
-            str(paths["json"]),
-            "--stations",
-            str(paths["stations"]),
-            "--report",
-            str(paths["html"]),
-            "--plots",
-            str(paths["plots"]),
-            "--title",
-            "Majilis 2023 (simulated sample)",
-        ],
-        env=env,
-    )
-    assert result.exit_code == 0, result.output
-    return {"output": result.stdout, **paths}
+    with open(root / "national.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        done = out / "console.json"
+        if not done.exists():
+            out.mkdir(exist_ok=True)
+            env = dict(os.environ, COLUMNS="80")
+            result = CliRunner().invoke(
+                app,
+                [
+                    "analyze",
+                    str(SAMPLES / "kz2023_majilis_national.csv"),
+                    "--json",
+                    str(paths["json"]),
+                    "--stations",
+                    str(paths["stations"]),
+                    "--report",
+                    str(paths["html"]),
+                    "--plots",
+                    str(paths["plots"]),
+                    "--title",
+                    "Majilis 2023 (simulated sample)",
+                ],
+                env=env,
+            )
+            assert result.exit_code == 0, result.output
+            done.write_text(json.dumps({"output": result.stdout}), encoding="utf-8")
+        output = json.loads(done.read_text(encoding="utf-8"))["output"]
+    return {"output": output, **paths}

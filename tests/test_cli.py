@@ -26,7 +26,9 @@ def test_every_command_has_help():
 
 
 def test_analyze_json_to_stdout_is_only_json():
-    result = runner.invoke(app, ["analyze", CLEAN, "--json", "-", "--no-plots"])
+    result = runner.invoke(
+        app, ["analyze", CLEAN, "--json", "-", "--no-plots", "--tests", "arithmetic,digits"]
+    )
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
     assert data["schema_version"] == SCHEMA_VERSION
@@ -60,7 +62,9 @@ def test_analyze_json_to_stdout_is_only_json():
 def test_analyze_writes_plots_and_json(tmp_path):
     out = tmp_path / "r.json"
     result = runner.invoke(
-        app, ["analyze", CLEAN, "--json", str(out), "--plots", str(tmp_path / "p"), "--quiet"]
+        app,
+        ["analyze", CLEAN, "--json", str(out), "--plots", str(tmp_path / "p"), "--quiet"]
+        + ["--tests", "arithmetic,digits"],
     )
     assert result.exit_code == 0, result.output
     assert result.output == ""
@@ -70,12 +74,22 @@ def test_analyze_writes_plots_and_json(tmp_path):
 
 
 def test_fail_on_anomaly_exit_code(tmp_path):
-    clean = runner.invoke(app, ["analyze", CLEAN, "--no-plots", "-q", "--fail-on", "anomaly"])
-    assert clean.exit_code == 0
-    national = runner.invoke(
-        app, ["analyze", NATIONAL, "--no-plots", "-q", "--by-region", "--fail-on", "anomaly"]
+    clean = runner.invoke(
+        app,
+        ["analyze", CLEAN, "--no-plots", "-q", "--fail-on", "anomaly"]
+        + ["--tests", "integer_percent,digits"],
     )
-    assert national.exit_code == 1
+    assert clean.exit_code == 0
+    # a file whose arithmetic fails at a station: an anomaly (the cheapest one to get)
+    failing = str(SAMPLES.parent / "tests" / "data" / "hostile" / "turnout_over_100.csv")
+    anomaly = runner.invoke(
+        app,
+        ["analyze", failing, "--no-plots", "-q", "--tests", "arithmetic"]
+        + ["--fail-on", "anomaly"],
+    )
+    assert anomaly.exit_code == 1, anomaly.output
+    never = runner.invoke(app, ["analyze", failing, "--no-plots", "-q", "--tests", "arithmetic"])
+    assert never.exit_code == 0
 
 
 def test_missing_file_is_exit_2_with_message(tmp_path):

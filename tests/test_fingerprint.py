@@ -150,6 +150,7 @@ def test_shpilkin_hand_example():
     assert estimate["implied_turnout"] == pytest.approx((3400 - 500) / 6000)
 
 
+@pytest.mark.slow  # 30 s: a real-data study (run with -m slow)
 def test_russia_2011_against_published_fits():
     table = load_stations(str(realdata("ru-kobak-shpilkin/2011.csv.gz")))
     report = analyze(table, Params(tests=("fingerprint",)))
@@ -162,6 +163,7 @@ def test_russia_2011_against_published_fits():
     assert cluster.verdict == "anomaly"
 
 
+@pytest.mark.slow  # 30 s per round: a real-data study (run with -m slow)
 @pytest.mark.parametrize("round_", [1, 2])
 def test_poland_has_no_fingerprint_anomaly(round_):
     path = realdata(f"poland-2020-pkw/round{round_}_wyniki_gl_na_kand_po_obwodach_utf8.csv.gz")

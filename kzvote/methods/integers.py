@@ -278,7 +278,7 @@ def integer_percent(table: StationTable, ctx: Context) -> list[StatResult]:
 
 
 def _excess_details(observed_hits: np.ndarray, probs: np.ndarray, voters: np.ndarray) -> dict:
-    from scipy.stats import norm
+    from kzvote.methods.distributions import norm_sf
 
     observed = int(observed_hits.sum())
     expected = float(probs.sum())
@@ -300,7 +300,7 @@ def _excess_details(observed_hits: np.ndarray, probs: np.ndarray, voters: np.nda
         "voters_expected": w_exp,
         "voters_excess": w_obs - w_exp,
         "voters_z": w_z,
-        "voters_p_value": float(norm.sf(w_z)),
+        "voters_p_value": float(norm_sf(w_z)),
     }
 
 

@@ -130,7 +130,14 @@ def _finish(
     needed += list(mapping.candidates.values())
     _refuse_duplicate_headers(raw, needed)
     integer = integer or {}
-    parsed = {c: parse_counts(integer.get(c, raw.frame[c])) for c in dict.fromkeys(needed)}
+    # identifiers are text: only count columns are parsed as numbers
+    counted = [
+        h
+        for name, headers in mapping.fields.items()
+        if name not in ("turnout", "station_id", "region", "district")
+        for h in headers
+    ] + list(mapping.candidates.values())
+    parsed = {c: parse_counts(integer.get(c, raw.frame[c])) for c in dict.fromkeys(counted)}
     _refuse_ambiguous_fields(raw, mapping, parsed, integer)
     shapes = {}
     if overrides.candidates is not None:
@@ -176,7 +183,10 @@ def _refuse_ambiguous_fields(raw: RawTable, mapping: Mapping, parsed: dict, inte
         if not same:
             continue
         other = parse_counts(integer.get(header, raw.frame[header]))
-        mine = parsed[same[0]].values
+        chosen_column = parsed.get(same[0]) or parse_counts(
+            integer.get(same[0], raw.frame[same[0]])
+        )
+        mine = chosen_column.values
         both = np.isfinite(mine) & np.isfinite(other.values)
         differ = both & (mine != other.values)
         if differ.any():
