@@ -980,6 +980,10 @@ def compare(
     csv_path: Annotated[
         str | None, typer.Option("--csv", help="Write one row per matched station.")
     ] = None,
+    report_path: Annotated[
+        str | None,
+        typer.Option("--report", help="Write a shareable report: PATH.html or PATH.md."),
+    ] = None,
     plots: PlotsOpt = None,
     no_plots: NoPlotsOpt = False,
     by_region: ByRegionOpt = False,
@@ -1056,7 +1060,8 @@ def compare(
         tolerance_share=tolerance_share,
     )
     inputs = _inputs(official, observed, mapping, observed_mapping)
-    _check_outputs(inputs, json_path, csv_path)
+    _check_outputs(inputs, json_path, csv_path, report_path)
+    report_format = _report_format(report_path)
     if not no_plots:
         from kzvote.plots import save_compare_plots
 
@@ -1067,6 +1072,10 @@ def compare(
         _console(stderr=to_stdout).print(view.compare_renderable(data))
     if csv_path:
         write_atomic(csv_path, stations_csv(data), inputs=inputs)
+    if report_path:
+        from kzvote.render.report import compare_report
+
+        write_atomic(report_path, compare_report(data, html=report_format == "html"), inputs=inputs)
     if json_path:
         text = dumps(data)
         if to_stdout:

@@ -101,6 +101,24 @@ def turnout_share_histograms(table: StationTable, leader: str, title: str):
     ):
         counts, _ = np.histogram(100 * values, bins=bins)
         ax.bar(bins[:-1], counts, width=0.1, align="edge", color="#3b6ea5", linewidth=0)
+        # stations at exactly 0% or 100% pile into the end bins: keep them from
+        # flattening the rest of the curve, and say how many are off the scale
+        inner = counts[1:-1].max() if len(counts) > 2 else 0
+        top = max(inner * 1.15, 1)
+        ends = [(0, counts[0]), (100, counts[-1])]
+        clipped = [(at, k) for at, k in ends if k > top]
+        if clipped:
+            ax.set_ylim(0, top)
+            ax.text(
+                0.99,
+                0.95,
+                "; ".join(f"{k:,} stations at {at}% (off the scale)" for at, k in clipped),
+                transform=ax.transAxes,
+                ha="right",
+                va="top",
+                fontsize=7,
+                color="#444444",
+            )
         ax.set_xlim(0, 100)
         ax.set_xlabel(label)
         ax.set_ylabel("stations per 0.1 pp")

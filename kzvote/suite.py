@@ -289,12 +289,25 @@ def report_dict(report: Report) -> dict[str, Any]:
         "parameters": report.parameters,
         "summary": report.summary,
         "integrity_summary": summarise_findings(report.integrity),
-        "integrity": [f.to_dict() for f in report.integrity],
+        "integrity": _findings_with_places(report),
         "results": [r.to_dict() for r in report.results],
         "stations_summary": _stations_summary(report),
         "stations": [s.to_dict() for s in report.stations],
         "plots": list(report.plots),
     }
+
+
+def _findings_with_places(report: Report) -> list[dict[str, Any]]:
+    """Integrity findings with the region and district of their station (station
+    numbers repeat across regions; every finding's station is in report.stations)."""
+    places = {s.line: (s.region, s.district) for s in report.stations if s.line is not None}
+    out = []
+    for finding in report.integrity:
+        entry = finding.to_dict()
+        region, district = places.get(finding.line, (None, None))
+        entry["region"], entry["district"] = region, district
+        out.append(entry)
+    return out
 
 
 def _stations_summary(report: Report) -> dict[str, Any]:

@@ -140,3 +140,19 @@ def test_html_report_renders_in_headless_chromium(national_run, tmp_path):
     ).stdout.decode("utf-8", "replace")
     assert "The anomalies, one by one" in dom
     assert dom.count("<img") >= 4
+
+
+def test_compare_report_in_both_formats(tmp_path):
+    official = str(SAMPLES / "kz2023_almaty_official.csv")
+    observed = str(SAMPLES / "kz2023_almaty_observers.csv")
+    for name in ("c.html", "c.md"):
+        result = runner.invoke(
+            app,
+            ["compare", official, observed, "--no-plots", "-q", "--report", str(tmp_path / name)],
+        )
+        assert result.exit_code == 0, result.output
+    page = (tmp_path / "c.html").read_text(encoding="utf-8")
+    assert "Stations that differ" in page and "ALA-" in page
+    assert "observers counted" in page
+    assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", page)
+    assert "| observer_turnout |" in (tmp_path / "c.md").read_text(encoding="utf-8")

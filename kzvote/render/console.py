@@ -44,21 +44,31 @@ def _table(title: str | None = None, **kwargs) -> Table:
     return Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False, **kwargs)
 
 
-def headline(data: dict[str, Any]) -> Text:
-    """The file, what it holds, how many anomalies, and one sentence per anomaly."""
+def headline(data: dict[str, Any]) -> Group:
+    """The file, what it holds, how many anomalies, and one sentence per national
+    anomaly (regional ones are counted here and listed in the tables below)."""
     text = Text()
     text.append(str(data["input"]["path"]), style="bold")
     text.append("\n")
     first, second = words.headline(data)
     text.append(first + "\n")
     anomalies = [r for r in data["results"] if r["verdict"] == "anomaly"]
-    text.append(second + "\n", style="bold red" if anomalies else "bold green")
-    for line in words.anomaly_sentences(data, limit=8):
-        text.append("  * ", style="red")
-        text.append(line + "\n")
-    if len(anomalies) > 8:
-        text.append(f"  ... {len(anomalies) - 8} more anomalies below and in the JSON\n")
-    return text
+    text.append(second, style="bold red" if anomalies else "bold green")
+    national = [r for r in anomalies if r["scope"] == "national"]
+    regional = [r for r in anomalies if r["scope"] != "national"]
+    leader = data["summary"]["leader"]
+    bullets = Table.grid(padding=(0, 1))
+    bullets.add_column(no_wrap=True, style="red")
+    bullets.add_column(overflow="fold")
+    for r in national[:6]:
+        bullets.add_row("*", words.sentence(r, leader))
+    if len(national) > 6:
+        bullets.add_row("", f"... {len(national) - 6} more in the table below")
+    if regional:
+        places = sorted({r["scope"].split("=", 1)[-1] for r in regional})
+        shown = ", ".join(places[:4]) + (f" and {len(places) - 4} more" if len(places) > 4 else "")
+        bullets.add_row("*", f"{len(regional)} anomalies in {len(places)} regions: {shown}.")
+    return Group(text, bullets, Text(""))
 
 
 def summary_panel(data: dict[str, Any]) -> Table:
@@ -100,6 +110,8 @@ def integrity_table(data: dict[str, Any]) -> Table | Text:
         example = ""
         if f.get("line") is not None:
             station = f.get("station_id") or ""
+            if f.get("region"):
+                station = f"{station} ({f['region']})" if station else f["region"]
             example = (
                 f"; line {f['line']}"
                 + (f", station {station}" if station else "")
@@ -128,7 +140,8 @@ def anomalies_table(data: dict[str, Any], *, show_all: bool = False) -> Table | 
         return None
     title = "All results" if show_all else "Anomalies"
     table = _table(title)
-    table.add_column("test", overflow="fold", ratio=3)
+    widest = max(len(rows[i]["test"]) for i in order)
+    table.add_column("test", no_wrap=True, min_width=widest)
     table.add_column("subject", overflow="fold", ratio=2)
     table.add_column("scope", overflow="fold", ratio=2)
     table.add_column("key number", overflow="fold", ratio=3)
@@ -245,7 +258,9 @@ def results_table(data: dict[str, Any], *, max_rows: int = 60) -> Table:
     """Every result with its numbers (compare uses it; analyze --all too)."""
     title = "Tests" if data.get("command") == "compare" else "Forensic tests"
     table = _table(title)
-    table.add_column("test", overflow="fold", ratio=3)
+    rows = data["results"]
+    widest = max((len(r["test"]) for r in rows), default=4)
+    table.add_column("test", no_wrap=True, min_width=widest)
     table.add_column("subject", overflow="fold", ratio=2)
     table.add_column("scope", overflow="fold", ratio=2)
     table.add_column("n", justify="right", no_wrap=True)
@@ -362,9 +377,7 @@ def _sweep_table(data: dict[str, Any]) -> Table | None:
             sweep = r["details"].get("size_sweep")
             if not sweep:
                 return None
-            table = Table(
-                title="Integer percentages by station size (turnout or share)", title_justify="left"
-            )
+            table = _table("Integer percentages by station size (turnout or share)")
             for col in ("registered >=", "stations", "observed", "expected", "excess", "z"):
                 table.add_column(col, justify="right")
             for row in sweep:

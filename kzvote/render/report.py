@@ -395,12 +395,13 @@ def _analyze_html(s: dict[str, Any]) -> str:
     for code, entry in s["integrity"].items():
         out.append(
             f"<h3>{_e(code)}: {_e(_num(entry['count']))} ({_e(entry['severity'])})</h3>"
-            f"<p>{_e(entry['explanation'])}</p><table><tr><th>line</th><th>station</th>"
-            "<th>column</th><th>value</th><th>message</th></tr>"
+            f"<p>{_e(entry['explanation'])}</p><table><tr><th>line</th><th>region</th>"
+            "<th>station</th><th>column</th><th>value</th><th>message</th></tr>"
         )
         for f in s["examples"].get(code, []):
             out.append(
-                f"<tr><td class=n>{_e(f['line'])}</td><td>{_e(f['station_id'])}</td>"
+                f"<tr><td class=n>{_e(f['line'])}</td><td>{_e(f.get('region'))}</td>"
+                f"<td>{_e(f['station_id'])}</td>"
                 f"<td>{_e(f['column'])}</td><td>{_e(f['value'])}</td>"
                 f"<td>{_e(f['message'])}</td></tr>"
             )
@@ -513,7 +514,8 @@ def _analyze_markdown(s: dict[str, Any]) -> str:
         )
         for f in s["examples"].get(code, [])[:3]:
             out.append(
-                f"  - line {_md(f['line'])}, station {_md(f['station_id'])}: {_md(f['message'])}"
+                f"  - line {_md(f['line'])}, {_md(f.get('region') or '')} station "
+                f"{_md(f['station_id'])}: {_md(f['message'])}"
             )
     out += ["", f"## Stations behind the findings ({_num(s['stations_total'])})", ""]
     if s["stations"]:
@@ -552,4 +554,142 @@ def _analyze_markdown(s: dict[str, Any]) -> str:
         "",
     ]
     out += [f"- {_md(k)}: `{_md(v)}`" for k, v in s["reproduce"].items()]
+    return "\n".join(out) + "\n"
+
+
+def _compare_sections(data: dict[str, Any]) -> dict[str, Any]:
+    summary = data["summary"]
+    params = data["parameters"]
+    flagged = [s for s in data["stations"] if s["flagged"]]
+    turnout = next(
+        (
+            r
+            for r in data["results"]
+            if r["test"] == "observer_turnout" and r["scope"] == "national"
+        ),
+        None,
+    )
+    findings = [
+        f"{summary['matched']:,} stations are in both files; at {summary['flagged']:,} of "
+        "them the official protocol differs from the observers' tally beyond the tolerance."
+    ]
+    if turnout and "official_turnout" in turnout["details"]:
+        d = turnout["details"]
+        lo, hi = d["observed_interval"]
+        findings.append(
+            f"Official turnout at the observed stations {_pct(d['official_turnout'])}; the "
+            f"observers counted {_pct(d['observed_turnout'])} ({_pct(lo)}-{_pct(hi)})."
+        )
+        lo, hi = d["extra_ballots_interval"]
+        findings.append(
+            f"The official count holds {_num(d['extra_ballots'])} more ballots than the "
+            f"observers saw ({_num(lo)}-{_num(hi)})."
+        )
+        if "extrapolation" in d:
+            e = d["extrapolation"]
+            lo, hi = e["interval"]
+            findings.append(
+                f"Extrapolated to the whole file, turnout would be {_pct(e['turnout'])} "
+                f"({_pct(lo)}-{_pct(hi)}) against the official {_pct(e['official_turnout'])}; "
+                f"this assumes {e['assumption']}."
+            )
+    anomalies = [r for r in data["results"] if r["verdict"] == "anomaly"]
+    return {
+        "title": "Observers' tallies against the official count",
+        "headline": f"{len(anomalies)} anomalies in {len(data['results'])} tests",
+        "findings": findings,
+        "results": data["results"],
+        "fields": summary["compared_fields"][:8],
+        "stations": flagged[:50],
+        "flagged_total": len(flagged),
+        "unmatched": data["unmatched"]["observed_only"][:50],
+        "messages": summary["messages"],
+        "method": (
+            "Each observed station is joined to the official one by its id. A station is "
+            f"flagged when a count differs by more than max({_num(params['tolerance_ballots'])}"
+            f" ballots, {_pct(params['tolerance_share_of_registered'])} of registered) "
+            f"(observer counts: {params['observer_counts']}). The tests compare the official "
+            "and observed totals (turnout, each candidate) with intervals that account for "
+            "the observed stations being a sample, and official turnout where observers "
+            f"stood against where they did not; p-values adjusted ({params['adjustment']}) "
+            f"at alpha {params['alpha']}."
+        ),
+        "reproduce": {
+            "kzvote": data["kzvote_version"],
+            "schema": data["schema_version"],
+            "official": data["input"]["official"]["path"],
+            "observed": data["input"]["observed"]["path"],
+            "seed": params["seed"],
+        },
+        "plots": data.get("plots", []),
+    }
+
+
+def compare_report(data: dict[str, Any], *, html: bool = True) -> str:
+    """The compare report as one HTML page (figures embedded) or as Markdown."""
+    s = _compare_sections(data)
+    if not html:
+        out = [f"# {_md(s['title'])}", "", f"**{_md(s['headline'])}.**", ""]
+        out += [f"- {_md(f)}" for f in s["findings"]]
+        out += ["", "## Tests", "", "| test | subject | scope | p adj. | verdict |"]
+        out.append("|---|---|---|---:|---|")
+        for r in s["results"]:
+            out.append(
+                f"| {_md(r['test'])} | {_md(r['subject'])} | {_md(r['scope'])} | "
+                f"{_p(r['p_adjusted'])} | {_md(r['verdict'])} |"
+            )
+        out += ["", f"## Stations that differ ({_num(s['flagged_total'])})", ""]
+        header = ["station", "region"] + [f"{f} official/observed" for f in s["fields"]]
+        out.append("| " + " | ".join(_md(h) for h in header) + " |")
+        out.append("|" + "---|" * len(header))
+        for row in s["stations"]:
+            cells = [row["station_id"], row["region"]] + [
+                f"{_num(row['official'][f])}/{_num(row['observed'][f])}" for f in s["fields"]
+            ]
+            out.append("| " + " | ".join(_md(c) for c in cells) + " |")
+        out += ["", "## Method", "", _md(s["method"]), "", "## Reproduce", ""]
+        out += [f"- {_md(k)}: `{_md(v)}`" for k, v in s["reproduce"].items()]
+        return "\n".join(out) + "\n"
+    out = [
+        "<!DOCTYPE html>",
+        '<html lang="en"><head><meta charset="utf-8">',
+        '<meta name="viewport" content="width=device-width, initial-scale=1">',
+        f"<title>{_e(s['title'])}</title><style>{CSS}</style></head><body>",
+        f"<h1>{_e(s['title'])}</h1><p><strong>{_e(s['headline'])}.</strong></p>",
+        "<ul>" + "".join(f"<li>{_e(f)}</li>" for f in s["findings"]) + "</ul>",
+        "<h2>Tests</h2><table><tr><th>test</th><th>subject</th><th>scope</th>"
+        "<th>p adj.</th><th>verdict</th></tr>",
+    ]
+    for r in s["results"]:
+        out.append(
+            f"<tr><td>{_e(r['test'])}</td><td>{_e(r['subject'])}</td><td>{_e(r['scope'])}</td>"
+            f"<td class=n>{_e(_p(r['p_adjusted']))}</td>"
+            f"<td class={_e(r['verdict'])}>{_e(r['verdict'])}</td></tr>"
+        )
+    out.append("</table>")
+    out += [_img(p, Path(p).stem) for p in s["plots"]]
+    out.append(f"<h2>Stations that differ ({_e(_num(s['flagged_total']))})</h2><table><tr>")
+    header = ["station", "region"] + [f"{f} official / observed" for f in s["fields"]]
+    out.append("".join(f"<th>{_e(h)}</th>" for h in header) + "</tr>")
+    for row in s["stations"]:
+        cells = [row["station_id"], row["region"]] + [
+            f"{_num(row['official'][f])} / {_num(row['observed'][f])}" for f in s["fields"]
+        ]
+        out.append("<tr>" + "".join(f"<td>{_e(c)}</td>" for c in cells) + "</tr>")
+    out.append("</table>")
+    if s["unmatched"]:
+        out.append(
+            "<p class=note>Observers' stations not in the official file: "
+            + _e(", ".join(s["unmatched"]))
+            + "</p>"
+        )
+    out += [f"<p class=note>{_e(m)}</p>" for m in s["messages"]]
+    out.append(f"<h2>Method</h2><p>{_e(s['method'])}</p>")
+    out.append(
+        "<p class=note>A difference says where the official protocol and the observers' "
+        "tally disagree, not who is to blame. kzvote says <em>anomaly</em>, never fraud.</p>"
+    )
+    out.append("<h2>Reproduce</h2><ul>")
+    out += [f"<li>{_e(k)}: <code>{_e(v)}</code></li>" for k, v in s["reproduce"].items()]
+    out.append("</ul></body></html>")
     return "\n".join(out) + "\n"
