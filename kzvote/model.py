@@ -301,6 +301,28 @@ class StationTable:
         return ok, dict(sorted(reasons.items()))
 
 
+#: what each test's ``effect`` measures (written beside it in the JSON as ``effect_unit``)
+EFFECT_UNITS = {
+    "arithmetic": "share of checked stations failing the identity",
+    "integer_percent": "stations beyond the chance expectation (observed - expected)",
+    "multiple_of_5_percent": "stations beyond the chance expectation (observed - expected)",
+    "fingerprint": "share of stations stuffed (f_incremental + f_extreme)",
+    "high_turnout_cluster": "share of stations beyond the expected count at >= 95/95",
+    "turnout_share_dependence": "within-region slope of leader share on turnout, minus 1",
+    "excess_votes": "share of the leader's votes above the clean line",
+    "last_digit": "largest gap between a digit's observed and expected share",
+    "last_two_digits": "repeated-pair share minus its expectation",
+    "second_digit": "mean second digit minus its expectation",
+    "zero_five": "share of counts ending in 0 or 5 minus its expectation",
+    "observer_turnout": "official minus observed turnout (fraction of registered)",
+    "observer_votes": "official minus observed share of the votes",
+    "observed_vs_unobserved": "official turnout where observers were minus elsewhere",
+    "crosscheck_issued": "share of joined stations that disagree",
+    "crosscheck_registered": "share of checked stations whose registered voters disagree",
+    "crosscheck_balance": "net extra ballots of one contest over the other",
+}
+
+
 @dataclass(frozen=True)
 class StatResult:
     """The outcome of one forensic test on one subject and scope.
@@ -324,6 +346,8 @@ class StatResult:
     n_excluded: int = 0
     excluded: dict[str, int] = field(default_factory=dict)
     method: str = ""
+    #: what ``effect`` measures, when it differs from the test's usual unit
+    effect_unit: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -335,6 +359,7 @@ class StatResult:
             "p_value": self.p_value,
             "p_adjusted": self.p_adjusted,
             "effect": self.effect,
+            "effect_unit": self.effect_unit or EFFECT_UNITS.get(self.test),
             "verdict": self.verdict,
             "details": self.details,
             "warnings": list(self.warnings),

@@ -266,6 +266,7 @@ def _lower_bound(test: str, subject: str, scope: str, off, obs, what: str) -> St
         statistic=float(short.sum()),
         p_value=None,
         effect=missing,
+        effect_unit=f"{what} the official count lacks below the observers' proven minimums",
         verdict=("anomaly" if short.any() else "consistent") if n else "inconclusive",
         details={
             "stations_below_lower_bound": int(short.sum()),
