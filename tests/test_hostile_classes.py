@@ -419,7 +419,7 @@ def test_sigterm_stops_calibrate_and_its_workers(tmp_path):
         stderr=subprocess.PIPE,
         start_new_session=True,
     )
-    time.sleep(12)
+    time.sleep(7)  # the workers are running by then (imports take about 2 s)
     proc.send_signal(signal.SIGTERM)
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 143, err.decode()
