@@ -26,6 +26,7 @@ import pandas as pd
 
 from kzvote.crosscheck import crosscheck
 from kzvote.reading import table_from_frame
+from kzvote.render.jsonout import serialize
 from kzvote.simulate import Scenario, concurrent_pair, simulate
 from kzvote.suite import Params
 
@@ -86,8 +87,10 @@ def project_pair(seed: int, stations: int, share: float, contest: str):
 
 
 def score(a, b, truth):
-    data = crosscheck(
-        [table_from_frame(a, name="a"), table_from_frame(b, name="b")], ["a", "b"], Params()
+    data = serialize(
+        crosscheck(
+            [table_from_frame(a, name="a"), table_from_frame(b, name="b")], ["a", "b"], Params()
+        )
     )
     by_id = {s["station_id"]: s["flagged"] for s in data["stations"]}
     flagged = np.array([by_id.get(str(i), False) for i in a["station_id"]])

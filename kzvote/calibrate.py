@@ -30,9 +30,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from kzvote import SCHEMA_VERSION, __version__
 from kzvote.methods.common import leader_share_parts, turnout_parts
-from kzvote.model import KzvoteError, StationTable
+from kzvote.model import CommandReport, KzvoteError, StationTable
 from kzvote.simulate import Counts, _klimek_x, apply_rounding, apply_stuffing, apply_whole_percent
 from kzvote.suite import Params, run_battery
 
@@ -319,38 +318,39 @@ def calibrate(
         # power is None when every twin at a size was inconclusive
         record["detectable_at_80_percent"] = _smallest(rows, inject, "power")
         record["called_at_80_percent"] = _smallest(rows, inject, "called_anomaly")
-    return {
-        "schema_version": SCHEMA_VERSION,
-        "kzvote_version": __version__,
-        "command": "calibrate",
-        "input": {
+    return CommandReport(
+        command="calibrate",
+        input={
             "path": table.path,
             "stations": table.n_stations,
             "stations_in_twins": int(len(model.registered)),
             "leader": leader,
             "candidates": list(table.candidates),
         },
-        "parameters": {
+        parameters={
             **params.to_dict(),
             "sims": sims,
             "power_sims": power_sims,
             "inject": inject or {},
             "jobs": jobs,
         },
-        "fair_model": {
-            "regions": model.region_names,
-            "turnout_logit_centre": model.turnout_logit[:, 0].tolist(),
-            "turnout_logit_spread": model.turnout_logit[:, 1].tolist(),
-            "leader_share": model.shares[:, model.leader].tolist(),
-            "concentration": model.concentration.tolist(),
+        summary={},
+        sections={
+            "fair_model": {
+                "regions": model.region_names,
+                "turnout_logit_centre": model.turnout_logit[:, 0].tolist(),
+                "turnout_logit_spread": model.turnout_logit[:, 1].tolist(),
+                "leader_share": model.shares[:, model.leader].tolist(),
+                "concentration": model.concentration.tolist(),
+            },
+            "complete": not interrupted,
+            "twins_run": len(clean) + sum(len(runs) for _, _, runs in injected_runs),
+            "battery": _battery(clean, injected_runs),
+            "range_check": _range_check(tests, params.alpha),
+            "tests": tests,
+            "injections": {k: INJECTIONS[k] for k in (inject or {})},
         },
-        "complete": not interrupted,
-        "twins_run": len(clean) + sum(len(runs) for _, _, runs in injected_runs),
-        "battery": _battery(clean, injected_runs),
-        "range_check": _range_check(tests, params.alpha),
-        "tests": tests,
-        "injections": {k: INJECTIONS[k] for k in (inject or {})},
-    }
+    )
 
 
 def _smallest(rows: list[dict], inject: dict | None, key: str) -> dict[str, float | None]:

@@ -331,8 +331,8 @@ def analyze(
     from kzvote.model import KzvoteError
     from kzvote.outputs import write_atomic
     from kzvote.render import console as view
-    from kzvote.render.jsonout import dumps
-    from kzvote.suite import Params, report_dict
+    from kzvote.render.jsonout import dumps, serialize
+    from kzvote.suite import Params
     from kzvote.suite import analyze as run_analysis
 
     if fail_on not in ("anomaly", "never"):
@@ -391,7 +391,7 @@ def analyze(
                         title=title or _clean_title(path),
                     )
                 )
-        data = report_dict(report)
+        data = serialize(report)
         if title:
             data["parameters"]["title"] = title
         reports.append(data)
@@ -639,7 +639,7 @@ def calibrate(
 
             with Progress(console=_console(stderr=True), transient=True) as bar:
                 task = bar.add_task("twins", total=total)
-                data = run_calibration(
+                report = run_calibration(
                     table,
                     params,
                     sims=sims,
@@ -649,16 +649,19 @@ def calibrate(
                     progress=lambda k: bar.advance(task, k),
                 )
         else:
-            data = run_calibration(
+            report = run_calibration(
                 table, params, sims=sims, power_sims=power_sims, inject=injections, jobs=jobs
             )
     finally:
         signal.signal(signal.SIGTERM, previous)
+    from kzvote.render.jsonout import serialize
+
+    data = serialize(report)
     if not no_plots:
         from kzvote.plots import save_calibration_plots
 
         folder = Path(plots) if plots else _default_plot_dir(file) / "calibration"
-        data["plots"] = save_calibration_plots(data, folder)
+        data = serialize(report.with_plots(save_calibration_plots(data, folder)))
     if not quiet:
         _console(stderr=to_stdout).print(view.calibration_renderable(data))
     if json_path:
@@ -1051,7 +1054,7 @@ def compare(
         need_candidates=False,
     )
     params = Params(alpha=alpha, seed=seed, adjust=adjust, leader=leader, by_region=by_region)
-    data = run_compare(
+    report = run_compare(
         official_table,
         observed_table,
         params,
@@ -1062,11 +1065,14 @@ def compare(
     inputs = _inputs(official, observed, mapping, observed_mapping)
     _check_outputs(inputs, json_path, csv_path, report_path)
     report_format = _report_format(report_path)
+    from kzvote.render.jsonout import serialize
+
+    data = serialize(report)
     if not no_plots:
         from kzvote.plots import save_compare_plots
 
         folder = Path(plots) if plots else _default_plot_dir(observed)
-        data["plots"] = save_compare_plots(official_table, data, folder)
+        data = serialize(report.with_plots(save_compare_plots(official_table, data, folder)))
     to_stdout = json_path == "-"
     if not quiet:
         _console(stderr=to_stdout).print(view.compare_renderable(data))
@@ -1234,14 +1240,17 @@ def crosscheck(
             )
         )
     params = Params(alpha=alpha, seed=seed, adjust=adjust, by_region=by_region)
-    data = run_crosscheck(
+    from kzvote.render.jsonout import serialize
+
+    outcome = run_crosscheck(
         tables, labels, params, tolerance=tolerance, tolerance_share=tolerance_share
     )
+    data = serialize(outcome)
     if not no_plots:
         from kzvote.plots import save_crosscheck_plots
 
         folder = Path(plots) if plots else _default_plot_dir(files[0]) / "crosscheck"
-        data["plots"] = save_crosscheck_plots(data, folder)
+        data = serialize(outcome.with_plots(save_crosscheck_plots(data, folder)))
     to_stdout = json_path == "-"
     if not quiet:
         _console(stderr=to_stdout).print(view.crosscheck_renderable(data))

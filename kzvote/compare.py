@@ -12,7 +12,6 @@ from typing import Any
 
 import numpy as np
 
-from kzvote import SCHEMA_VERSION, __version__
 from kzvote.methods.observers import (
     Matched,
     compare_values,
@@ -21,7 +20,7 @@ from kzvote.methods.observers import (
     observer_turnout,
     observer_votes,
 )
-from kzvote.model import KzvoteError, StationTable
+from kzvote.model import CommandReport, KzvoteError, StationTable
 from kzvote.reading import summarise_findings
 from kzvote.suite import Params, _rng, finalise
 
@@ -164,23 +163,21 @@ def compare(
             f"{len(matched.observed_only)} stations of the observers' file are not in the "
             "official file (listed under unmatched.observed_only)"
         )
-    return {
-        "schema_version": SCHEMA_VERSION,
-        "kzvote_version": __version__,
-        "command": "compare",
-        "input": {
+    return CommandReport(
+        command="compare",
+        input={
             "official": _input(official),
             "observed": _input(observed),
             "leader": leader,
             "join_key": matched.key,
         },
-        "parameters": {
+        parameters={
             **params.to_dict(),
             "observer_counts": mode,
             "tolerance_ballots": tolerance_ballots,
             "tolerance_share_of_registered": tolerance_share,
         },
-        "summary": {
+        summary={
             "official_stations": official.n_stations,
             "observed_stations": observed.n_stations,
             "matched": int(len(matched.official_rows)),
@@ -189,23 +186,24 @@ def compare(
             "cluster_kind": comp.cluster_kind,
             "messages": messages,
         },
-        "integrity_summary": {
-            "official": summarise_findings(official.findings),
-            "observed": summarise_findings(observed.findings),
+        results=tuple(results),
+        sections={
+            "integrity_summary": {
+                "official": summarise_findings(official.findings),
+                "observed": summarise_findings(observed.findings),
+            },
+            "integrity": {
+                "official": [f.to_dict() for f in official.findings],
+                "observed": [f.to_dict() for f in observed.findings],
+            },
+            "stations": stations,
+            "unmatched": {
+                "official_only": matched.official_only,
+                "observed_only": matched.observed_only,
+                "duplicates": matched.duplicates,
+            },
         },
-        "integrity": {
-            "official": [f.to_dict() for f in official.findings],
-            "observed": [f.to_dict() for f in observed.findings],
-        },
-        "results": [r.to_dict() for r in results],
-        "stations": stations,
-        "unmatched": {
-            "official_only": matched.official_only,
-            "observed_only": matched.observed_only,
-            "duplicates": matched.duplicates,
-        },
-        "plots": [],
-    }
+    )
 
 
 def _nothing_to_compare(official: StationTable, observed: StationTable) -> KzvoteError:

@@ -13,7 +13,6 @@ from typing import Any
 
 import numpy as np
 
-from kzvote import SCHEMA_VERSION, __version__
 from kzvote.methods.crosscheck import (
     Contest,
     PairValues,
@@ -21,7 +20,7 @@ from kzvote.methods.crosscheck import (
     join_contests,
     pair_values,
 )
-from kzvote.model import KzvoteError, StationTable
+from kzvote.model import CommandReport, KzvoteError, StationTable
 from kzvote.reading import summarise_findings
 from kzvote.suite import Params, finalise
 
@@ -87,20 +86,18 @@ def crosscheck(
                 f"{pair.a} vs {pair.b}: compared on ballots cast (a file has no ballots "
                 "issued line)"
             )
-    return {
-        "schema_version": SCHEMA_VERSION,
-        "kzvote_version": __version__,
-        "command": "crosscheck",
-        "input": {
+    return CommandReport(
+        command="crosscheck",
+        input={
             "contests": [_input(c) for c in contests],
             "join_key": joined.key_kind,
         },
-        "parameters": {
+        parameters={
             **params.to_dict(),
             "tolerance_ballots": tolerance,
             "tolerance_share_of_registered": tolerance_share,
         },
-        "summary": {
+        summary={
             "contests": [c.label for c in contests],
             "matched": len(joined.keys),
             "flagged": int(flagged_any.sum()),
@@ -108,15 +105,16 @@ def crosscheck(
             "pairs": [_pair_summary(p) for p in pairs],
             "messages": messages,
         },
-        "integrity_summary": {c.label: summarise_findings(c.table.findings) for c in contests},
-        "results": [r.to_dict() for r in results],
-        "stations": _station_records(joined, pairs, flagged_any),
-        "unmatched": {
-            "only_in": joined.unmatched,
-            "duplicates": joined.duplicates,
+        results=tuple(results),
+        sections={
+            "integrity_summary": {c.label: summarise_findings(c.table.findings) for c in contests},
+            "stations": _station_records(joined, pairs, flagged_any),
+            "unmatched": {
+                "only_in": joined.unmatched,
+                "duplicates": joined.duplicates,
+            },
         },
-        "plots": [],
-    }
+    )
 
 
 def _regional(joined, pair: PairValues) -> list:

@@ -389,3 +389,27 @@ class Report:
 
     def anomalies(self) -> list[StatResult]:
         return [r for r in self.results if r.verdict == "anomaly"]
+
+
+@dataclass(frozen=True)
+class CommandReport:
+    """What ``compare``, ``crosscheck`` and ``calibrate`` found, in typed parts.
+
+    ``results`` are the command's tests; ``sections`` its own JSON-ready parts
+    (stations, unmatched ids, integrity, calibration tables) in their JSON order.
+    :func:`kzvote.render.jsonout.serialize` is the one function that turns this (and
+    analyze's :class:`Report`) into the JSON layout every renderer reads.
+    """
+
+    command: str
+    input: dict[str, Any]
+    parameters: dict[str, Any]
+    summary: dict[str, Any]
+    results: tuple[StatResult, ...] = ()
+    sections: dict[str, Any] = field(default_factory=dict)
+    plots: tuple[str, ...] = ()
+
+    def with_plots(self, plots: list[str]) -> CommandReport:
+        from dataclasses import replace
+
+        return replace(self, plots=tuple(plots))

@@ -11,11 +11,19 @@ from conftest import SAMPLES
 from scipy.stats import binomtest
 from typer.testing import CliRunner
 
-from kzvote.calibrate import _summarise, calibrate, draw_twin, empirical_pvalues, fit_fair_model
+from kzvote.calibrate import _summarise, draw_twin, empirical_pvalues, fit_fair_model
+from kzvote.calibrate import calibrate as run_calibrate
 from kzvote.cli import app
 from kzvote.model import StatResult
 from kzvote.reading import load_stations
+from kzvote.render.jsonout import serialize
 from kzvote.suite import Params
+
+
+def calibrate(*args, **kwargs):
+    """The command's report in its JSON layout (what every renderer reads)."""
+    return serialize(run_calibrate(*args, **kwargs))
+
 
 CLEAN = str(SAMPLES / "clean_control.csv")
 runner = CliRunner()
@@ -55,7 +63,7 @@ def test_power_survives_twins_that_are_all_inconclusive(monkeypatch):
 
     monkeypatch.setattr(C, "_twin_results", fake)
     table = load_stations(CLEAN)
-    data = C.calibrate(table, Params(), sims=3, power_sims=2, inject={"whole_percent": 0.05})
+    data = calibrate(table, Params(), sims=3, power_sims=2, inject={"whole_percent": 0.05})
     (record,) = data["tests"]
     assert all(p["power"] is None for p in record["power"])
     assert record["detectable_at_80_percent"] == {"whole_percent": None}
@@ -198,7 +206,7 @@ def test_interrupted_run_keeps_the_twins_that_finished(monkeypatch, tmp_path):
 
     monkeypatch.setattr(C, "_twin_results", fake)
     table = load_stations(CLEAN)
-    data = C.calibrate(table, Params(), sims=4, power_sims=2, inject={"invented": 0.1})
+    data = calibrate(table, Params(), sims=4, power_sims=2, inject={"invented": 0.1})
     assert data["complete"] is False and data["twins_run"] == 5
     (record,) = data["tests"]
     assert record["sims"] == 4

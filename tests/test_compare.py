@@ -11,11 +11,18 @@ from conftest import SAMPLES, realdata
 from typer.testing import CliRunner
 
 from kzvote.cli import app
-from kzvote.compare import compare
+from kzvote.compare import compare as run_compare
 from kzvote.methods.observers import normalise_ids, sign_flip_pvalue
 from kzvote.reading import load_stations, parse_map_options
 from kzvote.render.csvout import safe_cell, stations_csv
+from kzvote.render.jsonout import serialize
 from kzvote.suite import Params
+
+
+def compare(*args, **kwargs):
+    """The command's report in its JSON layout (what every renderer reads)."""
+    return serialize(run_compare(*args, **kwargs))
+
 
 runner = CliRunner()
 OFFICIAL = str(SAMPLES / "kz2023_almaty_official.csv")

@@ -29,3 +29,33 @@ def clean(value: Any) -> Any:
 
 def dumps(data: dict[str, Any]) -> str:
     return json.dumps(clean(data), ensure_ascii=False, indent=2, allow_nan=False) + "\n"
+
+
+def serialize(report) -> dict[str, Any]:
+    """The one JSON layout of every command's report (keys documented in the README).
+
+    ``Report`` (analyze) and ``CommandReport`` (compare, crosscheck, calibrate) both go
+    through here; the console, HTML and Markdown renderers read what this returns, so
+    what they show is what the JSON holds.
+    """
+    from kzvote import SCHEMA_VERSION, __version__
+    from kzvote.model import CommandReport
+
+    if not isinstance(report, CommandReport):
+        from kzvote.suite import report_dict
+
+        return report_dict(report)
+    out: dict[str, Any] = {
+        "schema_version": SCHEMA_VERSION,
+        "kzvote_version": __version__,
+        "command": report.command,
+        "input": report.input,
+        "parameters": report.parameters,
+    }
+    if report.summary:
+        out["summary"] = report.summary
+    if report.results or report.command != "calibrate":
+        out["results"] = [r.to_dict() for r in report.results]
+    out.update(report.sections)
+    out["plots"] = list(report.plots)
+    return out
