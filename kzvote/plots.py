@@ -382,7 +382,7 @@ def zero_five_figure(results, title: str):
     ax.set_yticks(y, [_short(r.subject) for r in rows], fontsize=7)
     ax.set_xlabel("share of counts ending in 0 or 5")
     ax.set_title(f"{title}: counts ending in 0 or 5")
-    ax.legend(fontsize=7, loc="lower right")
+    ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.15), ncols=3)
     _caption(fig, "Bars observed, dots the honest expectation for counts of these sizes.")
     return fig
 

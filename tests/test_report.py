@@ -156,3 +156,42 @@ def test_compare_report_in_both_formats(tmp_path):
     assert "observers counted" in page
     assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", page)
     assert "| observer_turnout |" in (tmp_path / "c.md").read_text(encoding="utf-8")
+
+
+def _stderr_on_a_terminal(args):
+    """Run kzvote with stderr on a pseudo-terminal; return what the terminal showed."""
+    import os
+    import pty
+    import sys
+
+    leader, follower = pty.openpty()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "kzvote", *args],
+        stdout=subprocess.DEVNULL,
+        stderr=follower,
+        env=dict(os.environ, COLUMNS="80", TERM="xterm"),
+    )
+    os.close(follower)
+    shown = b""
+    while True:
+        try:
+            chunk = os.read(leader, 4096)
+        except OSError:  # the child closed its end
+            break
+        if not chunk:
+            break
+        shown += chunk
+    proc.wait(timeout=120)
+    os.close(leader)
+    return proc.returncode, shown.decode("utf-8", "replace")
+
+
+def test_progress_shows_on_a_terminal_and_never_with_quiet():
+    path = str(SAMPLES / "clean_control.csv")
+    code, shown = _stderr_on_a_terminal(
+        ["analyze", path, "--no-plots", "--tests", "arithmetic,digits"]
+    )
+    assert code == 0
+    assert "digits (national)" in shown or "reading clean_control.csv" in shown
+    code, shown = _stderr_on_a_terminal(["analyze", path, "--no-plots", "-q", "--tests", "digits"])
+    assert code == 0 and shown.strip() == ""
