@@ -213,15 +213,28 @@ def component_masses(hist: Histogram, p: dict) -> tuple[np.ndarray, np.ndarray, 
         return clean, zero, zero
     fraud_key = key + (p["alpha"],)
     if cache.get("extreme_mass_key") != fraud_key:
-        xs, ws = _x_atoms(None, tau, s_tau)
-        extreme = _masses_exact_tau(edges, xs, ws, tau, s_tau, nu, s_nu, p["alpha"], spoiled)
+        parts = _turnout_parts_cached(cache, "extreme", None, edges, tau, s_tau)
+        extreme = _masses_from_parts(edges, parts, nu, s_nu, p["alpha"], spoiled)
         cache.update(extreme_mass_key=fraud_key, extreme_mass=extreme)
     incremental_key = fraud_key + (p["theta"],)
     if cache.get("incremental_mass_key") != incremental_key:
-        xs, ws = _x_atoms(p["theta"], tau, s_tau)
-        incremental = _masses_exact_tau(edges, xs, ws, tau, s_tau, nu, s_nu, p["alpha"], spoiled)
+        parts = _turnout_parts_cached(cache, "incremental", p["theta"], edges, tau, s_tau)
+        incremental = _masses_from_parts(edges, parts, nu, s_nu, p["alpha"], spoiled)
         cache.update(incremental_mass_key=incremental_key, incremental_mass=incremental)
     return clean, cache["incremental_mass"], cache["extreme_mass"]
+
+
+def _turnout_parts_cached(cache: dict, name: str, theta, edges, tau: float, s_tau: float):
+    """The turnout half of a fraud component (its x atoms and the clean turnouts in each
+    turnout cell): it depends on tau, s_tau and theta only, so the share parameters'
+    steps (nu, s_nu, alpha; a third of each numerical gradient) reuse it."""
+    key = (name, theta, tau, s_tau, len(edges))
+    entry = cache.get(f"{name}_turnout")
+    if entry is None or entry[0] != key:
+        xs, ws = _x_atoms(theta, tau, s_tau)
+        entry = (key, _turnout_parts(edges, xs, ws, tau, s_tau))
+        cache[f"{name}_turnout"] = entry
+    return entry[1]
 
 
 def _x_atoms(theta: float | None, tau: float, s_tau: float) -> tuple[np.ndarray, np.ndarray]:
@@ -269,9 +282,15 @@ def _x_atoms(theta: float | None, tau: float, s_tau: float) -> tuple[np.ndarray,
 def _masses_exact_tau(edges, xs, ws, tau, s_tau, nu, s_nu, alpha, spoiled) -> np.ndarray:
     """Cell masses of a fraud component whose size x takes the values ``xs`` with masses
     ``ws``, exact in the clean turnout; see :func:`component_masses`."""
+    parts = _turnout_parts(edges, xs, ws, tau, s_tau)
+    return _masses_from_parts(edges, parts, nu, s_nu, alpha, spoiled)
+
+
+def _turnout_parts(edges, xs, ws, tau, s_tau):
+    """Per (x atom, turnout cell) with mass: the mass, the cell and representative clean
+    turnouts (conditional quantiles); None when no pair has mass."""
     from scipy.special import ndtr, ndtri
 
-    nb = len(edges) - 1
     xs = np.clip(xs, 0.0, 1 - 1e-9)
     keep_x = 1 - xs
     # clean turnouts that land in each turnout cell, per x node: (K, cells)
@@ -283,12 +302,20 @@ def _masses_exact_tau(edges, xs, ws, tau, s_tau, nu, s_nu, alpha, spoiled) -> np
     mass = (c_hi - c_lo) / max(t_total, 1e-300) * ws[:, None]
     k_idx, i_idx = np.nonzero(mass > MASS_FLOOR)
     if len(k_idx) == 0:
-        return np.zeros(nb * nb)
+        return None
     q = (np.arange(TAU_NODES) + 0.5) / TAU_NODES
     cl, ch = c_lo[k_idx, i_idx][:, None], c_hi[k_idx, i_idx][:, None]
     t = np.clip(tau + s_tau * ndtri(np.clip(cl + (ch - cl) * q[None, :], 1e-300, 1)), 1e-9, 1)
     x = np.broadcast_to(xs[k_idx][:, None], t.shape)
-    return _share_masses(edges, x, t, mass[k_idx, i_idx], i_idx, nu, s_nu, alpha, spoiled)
+    return x, t, mass[k_idx, i_idx], i_idx
+
+
+def _masses_from_parts(edges, parts, nu, s_nu, alpha, spoiled) -> np.ndarray:
+    nb = len(edges) - 1
+    if parts is None:
+        return np.zeros(nb * nb)
+    x, t, mass, i_idx = parts
+    return _share_masses(edges, x, t, mass, i_idx, nu, s_nu, alpha, spoiled)
 
 
 def _share_masses(edges, x, t, mass, i_idx, nu, s_nu, alpha, spoiled) -> np.ndarray:
