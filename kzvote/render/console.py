@@ -140,24 +140,24 @@ def anomalies_table(data: dict[str, Any], *, show_all: bool = False) -> Table | 
         return None
     title = "All results" if show_all else "Anomalies"
     table = _table(title)
-    widest = max(len(rows[i]["test"]) for i in order)
+    limit = 400 if show_all else 40
+    shown = order[:limit]
+    widest = max(len(rows[i]["test"]) for i in shown)
+    regional = any(rows[i]["scope"] != "national" for i in shown)
     table.add_column("test", no_wrap=True, min_width=widest)
     table.add_column("subject", overflow="fold", ratio=2)
-    table.add_column("scope", overflow="fold", ratio=2)
-    table.add_column("key number", overflow="fold", ratio=3)
+    if regional:
+        table.add_column("region", overflow="fold", ratio=2)
+    table.add_column("key number", overflow="fold", ratio=3, min_width=12)
     table.add_column("p adj.", justify="right", no_wrap=True)
     if show_all:
         table.add_column("verdict", no_wrap=True)
-    limit = 400 if show_all else 40
-    for i in order[:limit]:
+    for i in shown:
         r = rows[i]
-        cells = [
-            r["test"],
-            escape(str(r["subject"])),
-            escape(str(r["scope"])),
-            escape(words.key_number(r)),
-            _p(r["p_adjusted"]),
-        ]
+        cells = [r["test"], escape(str(r["subject"]))]
+        if regional:
+            cells.append(escape(str(r["scope"]).removeprefix("region=")))
+        cells += [escape(words.key_number(r)), _p(r["p_adjusted"])]
         if show_all:
             cells.append(Text(r["verdict"], style=VERDICT_STYLE.get(r["verdict"], "")))
         table.add_row(*cells)
