@@ -33,7 +33,7 @@ import pandas as pd
 from kzvote.methods.common import leader_share_parts, turnout_parts
 from kzvote.model import CommandReport, KzvoteError, StationTable
 from kzvote.simulate import Counts, _klimek_x, apply_rounding, apply_stuffing, apply_whole_percent
-from kzvote.suite import Params, run_battery
+from kzvote.suite import Params, empirical_pvalues, run_battery  # noqa: F401 (re-export)
 
 INJECTIONS = {
     "stuffing_incremental": "Klimek incremental ballot stuffing at this f_i (theta 0.1)",
@@ -322,6 +322,7 @@ def calibrate(
         command="calibrate",
         input={
             "path": table.path,
+            "sha256": table.source.get("sha256"),
             "stations": table.n_stations,
             "stations_in_twins": int(len(model.registered)),
             "leader": leader,
@@ -464,24 +465,3 @@ def _summarise(runs, alpha: float) -> list[dict[str, Any]]:
             record["calibrated"] = None
         records.append(record)
     return records
-
-
-def empirical_pvalues(results: list, calibration: dict[str, Any]) -> list:
-    """Replace national p-values by empirical ones from a calibration report.
-
-    ``p_empirical = (1 + #{twins with p <= p_observed}) / (1 + twins)``; the model p is
-    kept in ``details['p_model']``.
-    """
-    from dataclasses import replace
-
-    null = {(t["test"], t["subject"]): t["null_p_values"] for t in calibration["tests"]}
-    out = []
-    for r in results:
-        values = null.get((r.test, r.subject))
-        if r.scope == "national" and r.p_value is not None and values:
-            arr = np.asarray(values)
-            p_emp = (1 + int((arr <= r.p_value).sum())) / (1 + len(arr))
-            details = dict(r.details, p_model=r.p_value, p_empirical_twins=len(arr))
-            r = replace(r, p_value=float(p_emp), details=details)
-        out.append(r)
-    return out

@@ -186,10 +186,86 @@ def run_battery(
         )
         results.extend(spec.func(sub, ctx))
     if calibration is not None:
-        from kzvote.calibrate import empirical_pvalues
-
         results = empirical_pvalues(results, calibration)
     return finalise(results, params.alpha, params.adjust)
+
+
+def empirical_pvalues(results: list, calibration: dict[str, Any]) -> list:
+    """Replace national p-values by empirical ones from a calibration report.
+
+    ``p_empirical = (1 + #{twins with p <= p_observed}) / (1 + twins)``; the model p is
+    kept in ``details['p_model']``.
+    """
+    null = {(t["test"], t["subject"]): t["null_p_values"] for t in calibration["tests"]}
+    out = []
+    for r in results:
+        values = null.get((r.test, r.subject))
+        if r.scope == "national" and r.p_value is not None and values:
+            arr = np.asarray(values)
+            p_emp = (1 + int((arr <= r.p_value).sum())) / (1 + len(arr))
+            details = dict(r.details, p_model=r.p_value, p_empirical_twins=len(arr))
+            r = replace(r, p_value=float(p_emp), details=details)
+        out.append(r)
+    return out
+
+
+#: below this many clean twins an empirical p cannot go under 1 / (twins + 1) = 0.01
+MIN_TWINS = 100
+
+
+def check_calibration(table: StationTable, params: Params, calibration: dict) -> list[str]:
+    """Refuse a calibration made for another file, test set or leader; return warnings.
+
+    Raises ``calibration_mismatch`` (exit 2) when the calibration's input hash, tests or
+    leader differ from this analysis: its twins then say nothing about this file.
+    """
+    inp = calibration.get("input") or {}
+    cal_params = calibration.get("parameters") or {}
+    made_for = inp.get("path", "another file")
+    fix = f"make one for this file and these options: kzvote calibrate {table.path} --json FILE"
+    digest = table.source.get("sha256")
+    if not inp.get("sha256"):
+        raise KzvoteError(
+            "calibration_mismatch",
+            "the calibration does not record which file it was made from (an older kzvote)",
+            hint=fix,
+        )
+    if digest != inp["sha256"]:
+        raise KzvoteError(
+            "calibration_mismatch",
+            f"the calibration was made from {made_for} (sha256 {inp['sha256'][:12]}...), "
+            f"not from this file (sha256 {str(digest)[:12]}...)",
+            hint=fix,
+        )
+    wanted = sorted(params.tests) if params.tests else test_names()
+    calibrated = sorted(cal_params["tests"]) if cal_params.get("tests") else test_names()
+    if sorted(wanted) != sorted(calibrated):
+        raise KzvoteError(
+            "calibration_mismatch",
+            f"the calibration covers the tests {', '.join(calibrated)}; this analysis runs "
+            f"{', '.join(wanted)}",
+            hint=fix + " (with the same --tests)",
+        )
+    leader = table.leader(params.leader)
+    if inp.get("leader") not in (None, leader):
+        raise KzvoteError(
+            "calibration_mismatch",
+            f"the calibration tested the leader {inp['leader']!r}; this analysis tests {leader!r}",
+            hint=fix + " (with the same --leader)",
+        )
+    warnings = []
+    twins = int(cal_params.get("sims") or 0)
+    if twins < MIN_TWINS:
+        warnings.append(
+            f"the calibration has {twins} clean twins: an empirical p cannot go below "
+            f"1/{twins + 1} = {1 / (twins + 1):.3f}; use --sims {MIN_TWINS} or more"
+        )
+    if cal_params.get("alpha") not in (None, params.alpha):
+        warnings.append(
+            f"the calibration was made at alpha {cal_params['alpha']}, this analysis uses "
+            f"{params.alpha} (the empirical p-values do not depend on it)"
+        )
+    return warnings
 
 
 def adjust_pvalues(pvalues: np.ndarray, method: str) -> np.ndarray:
@@ -246,6 +322,9 @@ def analyze(
     and the stations behind the findings."""
     from kzvote.evidence import station_evidence
 
+    calibration_warnings = (
+        check_calibration(table, params, calibration) if calibration is not None else []
+    )
     results = run_battery(table, params, calibration, progress)
     if progress is not None:
         progress("stations behind the findings", 1, 1)
@@ -270,6 +349,10 @@ def analyze(
             "calibrated_with": None
             if calibration is None
             else calibration.get("input", {}).get("path"),
+            "calibration_twins": None
+            if calibration is None
+            else (calibration.get("parameters") or {}).get("sims"),
+            "calibration_warnings": calibration_warnings,
         },
         summary=summarise(table, leader),
         integrity=table.findings,

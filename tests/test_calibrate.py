@@ -136,12 +136,46 @@ def test_tiny_calibration_through_the_cli(tmp_path):
             "--json",
             str(tmp_path / "a.json"),
             "--tests",
-            "integer_percent",
+            "arithmetic,integer_percent",
         ],
     )
     assert analysed.exit_code == 0, analysed.output
     report = json.loads((tmp_path / "a.json").read_text())
-    assert all("p_model" in r["details"] for r in report["results"])
+    tested = [r for r in report["results"] if r["p_value"] is not None]
+    assert tested and all("p_model" in r["details"] for r in tested)
+    # the empirical p is (k + 1) / (n + 1) over the 3 twins
+    assert {r["p_value"] for r in tested} <= {0.25, 0.5, 0.75, 1.0}
+    assert report["parameters"]["calibration_twins"] == 3
+    assert any("3 clean twins" in w for w in report["parameters"]["calibration_warnings"])
+    shown = runner.invoke(
+        app,
+        ["analyze", CLEAN, "--calibrated", str(out), "--no-plots"]
+        + ["--tests", "arithmetic,integer_percent"],
+    )
+    assert "EMPIRICAL" in shown.output and "3 clean twins" in shown.output
+
+    # misuse: another file, another test set, another leader, a damaged file
+    national = str(SAMPLES / "kz2023_almaty_party_list.csv")
+    misuses = [
+        ["analyze", national, "--tests", "arithmetic,integer_percent"],
+        ["analyze", CLEAN, "--tests", "integer_percent"],
+        ["analyze", CLEAN, "--tests", "arithmetic,integer_percent", "--leader", "Auyl"],
+    ]
+    for args in misuses:
+        refused = runner.invoke(app, [*args, "--calibrated", str(out), "--no-plots", "-q"])
+        assert refused.exit_code == 2, (args, refused.output)
+        assert "[calibration_mismatch]" in refused.output and "fix:" in refused.output
+    data["input"].pop("sha256")
+    (tmp_path / "old.json").write_text(json.dumps(data), encoding="utf-8")
+    refused = runner.invoke(
+        app,
+        ["analyze", CLEAN, "--calibrated", str(tmp_path / "old.json"), "--no-plots"]
+        + ["--tests", "arithmetic,integer_percent"],
+    )
+    assert refused.exit_code == 2 and "[calibration_mismatch]" in refused.output
+    (tmp_path / "bad.json").write_text("{not json", encoding="utf-8")
+    refused = runner.invoke(app, ["analyze", CLEAN, "--calibrated", str(tmp_path / "bad.json")])
+    assert refused.exit_code == 2 and "[bad_calibration]" in refused.output
 
 
 def test_bad_injection_is_a_clear_error():

@@ -53,6 +53,8 @@ def headline(data: dict[str, Any]) -> Group:
     first, second = words.headline(data)
     text.append(first + "\n")
     anomalies = [r for r in data["results"] if r["verdict"] == "anomaly"]
+    if data["parameters"].get("calibrated_with"):
+        second = second.rstrip(".") + "; national p-values empirical, from clean twins."
     text.append(second, style="bold red" if anomalies else "bold green")
     national = [r for r in anomalies if r["scope"] == "national"]
     regional = [r for r in anomalies if r["scope"] != "national"]
@@ -322,6 +324,15 @@ def notes(data: dict[str, Any]) -> Text:
             )
             break
     params = data["parameters"]
+    if params.get("calibrated_with"):
+        text.append(
+            f"p-values of the national tests are EMPIRICAL: (k + 1) / (n + 1) over the "
+            f"{params.get('calibration_twins')} clean twins of {params['calibrated_with']} "
+            "(kzvote calibrate); the model p is in details.p_model\n",
+            style="bold yellow",
+        )
+    for warning in params.get("calibration_warnings") or []:
+        text.append(f"calibration: {warning}\n", style="yellow")
     text.append(
         f"alpha {params['alpha']}, p-values adjusted over the whole battery "
         f"({params['adjustment']}), seed {params['seed']}. ",
