@@ -114,10 +114,13 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--sims", type=int, default=5)
     parser.add_argument("--no-real", action="store_true")
+    parser.add_argument("--only-real", action="store_true")
     args = parser.parse_args()
     print(f"load average {os.getloadavg()[0]:.2f}")
+    if args.only_real:
+        args.sims = 0
     print("\nClean simulations: share of stations listed (goal <= 1%)")
-    for name in ("kzvote.simulate", "independent"):
+    for name in ("kzvote.simulate", "independent") if args.sims else ():
         shares, reasons = [], {}
         for seed in range(args.sims):
             if name == "kzvote.simulate":
@@ -133,7 +136,7 @@ def main() -> None:
             f"over {args.sims} elections; reasons {reasons}"
         )
     print("\nStuffed simulations: recall of extreme-stuffed stations (goal >= 70%)")
-    for name in ("kzvote.simulate", "independent"):
+    for name in ("kzvote.simulate", "independent") if args.sims else ():
         recalls, whole_recall, honest_listed = [], [], []
         for seed in range(args.sims):
             if name == "kzvote.simulate":
@@ -174,18 +177,18 @@ def main() -> None:
         return
     print("\nReal files")
     files = [
-        ("poland-2020-pkw/round1_wyniki_gl_na_kand_po_obwodach_utf8.csv.gz", "poland-pkw"),
-        ("poland-2020-pkw/round2_wyniki_gl_na_kand_po_obwodach_utf8.csv.gz", "poland-pkw"),
-        ("canada-2011-qss/canada2011.csv.gz", None),
-        ("ru-kobak-shpilkin/2011.csv.gz", None),
+        ("poland-2020-pkw/round1_wyniki_gl_na_kand_po_obwodach_utf8.csv.gz", "poland-pkw", None),
+        ("poland-2020-pkw/round2_wyniki_gl_na_kand_po_obwodach_utf8.csv.gz", "poland-pkw", None),
+        ("canada-2011-qss/canada2011.csv.gz", None, ["registered=N"]),
+        ("ru-kobak-shpilkin/2011.csv.gz", None, None),
     ]
-    for rel, mapping in files:
+    for rel, mapping, maps in files:
         path = REAL / rel
         if not path.exists():
             print(f"  {rel}: skipped (../shared/realdata absent)")
             continue
         start = time.perf_counter()
-        overrides = parse_map_options(None, mapping) if mapping else None
+        overrides = parse_map_options(maps, mapping) if (mapping or maps) else None
         table = load_stations(str(path), overrides=overrides)
         report = analyze(table, Params())
         ev = listed(table, report)
