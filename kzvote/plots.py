@@ -560,6 +560,16 @@ def save_calibration_plots(data: dict, folder: str | Path) -> list[str]:
         ax.set_yticks(y, [f"{r['test']} / {r['subject']}"[:40] for r in records], fontsize=6)
         ax.set_xlabel("false-positive rate on clean twins")
         ax.legend(fontsize=8)
+        name = Path(str(data["input"]["path"])).name
+        ax.set_title(
+            f"{name}: how often each test rejects {data['parameters']['sims']} clean twins",
+            fontsize=9,
+        )
+        _caption(
+            fig,
+            "Dots: share of clean twins with p < alpha, 95% interval in grey; red: outside "
+            "the range a calibrated test reaches by chance (its verdict needs care here).",
+        )
         paths.append(_save(fig, out, "calibration_false_positives"))
     for kind in data["parameters"]["inject"]:
         fig = _figure(8, 5)
@@ -597,6 +607,14 @@ def save_calibration_plots(data: dict, folder: str | Path) -> list[str]:
         ax.set_ylabel("share of injected twins flagged")
         ax.set_ylim(0, 1.02)
         ax.legend(fontsize=6)
+        ax.set_title(
+            f"{Path(str(data['input']['path'])).name}: power against injected {kind}", fontsize=9
+        )
+        _caption(
+            fig,
+            "Share of twins with the manipulation injected at each size that each test flags "
+            "(p < alpha, or its verdict for a test that is not calibrated); dashed: 80%.",
+        )
         paths.append(_save(fig, out, f"calibration_power_{kind}"))
     return paths
 
