@@ -12,6 +12,21 @@ REALDATA = ROOT.parent / "shared" / "realdata"
 DATA = Path(__file__).resolve().parent / "data"
 
 
+def chromium_flags(profile: Path) -> list[str]:
+    """Headless Chromium on a machine with no network: no background connections."""
+    return [
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        f"--user-data-dir={profile}",
+    ]
+
+
 def realdata(relative: str) -> Path:
     """Path of a real-data file, or skip the test with the reason."""
     path = REALDATA / relative

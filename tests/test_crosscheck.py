@@ -9,7 +9,7 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import SAMPLES
+from conftest import SAMPLES, chromium_flags
 from scipy import stats
 from typer.testing import CliRunner
 
@@ -333,15 +333,7 @@ def test_html_report_renders_in_a_real_browser(tmp_path):
     subprocess.run(
         [
             browser,
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-quic",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            f"--user-data-dir={tmp_path / 'profile'}",
+            *chromium_flags(tmp_path / "profile"),
             "--window-size=1000,1400",
             f"--screenshot={shot}",
             page.as_uri(),

@@ -9,7 +9,7 @@ import shutil
 import subprocess
 
 import pytest
-from conftest import SAMPLES
+from conftest import SAMPLES, chromium_flags
 from rich.console import Console
 from typer.testing import CliRunner
 
@@ -116,17 +116,7 @@ def test_html_report_renders_in_headless_chromium(national_run, tmp_path):
     if browser is None:
         pytest.skip("Chromium is not installed (Debian package 'chromium')")
     shot = tmp_path / "shot.png"
-    flags = [
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        f"--user-data-dir={tmp_path / 'profile'}",
-    ]
+    flags = chromium_flags(tmp_path / "profile")
     url = national_run["html"].resolve().as_uri()
     subprocess.run(
         [browser, *flags, f"--screenshot={shot}", "--window-size=1200,3000", url],

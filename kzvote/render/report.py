@@ -25,6 +25,15 @@ img{max-width:100%;border:1px solid #eee;margin:.5rem 0}
 """
 
 
+def _head(title: str) -> str:
+    """The page's opening: charset, viewport, title and the inline CSS (nothing fetched)."""
+    return (
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">\n'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
+        f"<title>{_e(title)}</title><style>{CSS}</style></head><body>"
+    )
+
+
 def _e(value: Any) -> str:
     return html.escape("" if value is None else str(value), quote=True)
 
@@ -155,10 +164,7 @@ def _station_cells(row: dict[str, Any], labels: list[str]) -> list[str]:
 
 def _html(s: dict[str, Any]) -> str:
     out = [
-        "<!DOCTYPE html>",
-        '<html lang="en"><head><meta charset="utf-8">',
-        '<meta name="viewport" content="width=device-width, initial-scale=1">',
-        f"<title>{_e(s['title'])}</title><style>{CSS}</style></head><body>",
+        _head(s["title"]),
         f"<h1>{_e(s['title'])}</h1>",
         f"<p><strong>{_e(s['headline'])}.</strong></p>",
         "<ul>" + "".join(f"<li>{_e(f)}</li>" for f in s["findings"]) + "</ul>",
@@ -359,10 +365,7 @@ def _p(value: float | None) -> str:
 
 def _analyze_html(s: dict[str, Any]) -> str:
     out = [
-        "<!DOCTYPE html>",
-        '<html lang="en"><head><meta charset="utf-8">',
-        '<meta name="viewport" content="width=device-width, initial-scale=1">',
-        f"<title>{_e(s['title'])}</title><style>{CSS}</style></head><body>",
+        _head(s["title"]),
         f"<h1>{_e(s['title'])}</h1>",
         f"<p>{_e(s['headline'][0])}</p>",
         f"<p><strong>{_e(s['headline'][1])}</strong></p>",
@@ -651,10 +654,7 @@ def compare_report(data: dict[str, Any], *, html: bool = True) -> str:
         out += [f"- {_md(k)}: `{_md(v)}`" for k, v in s["reproduce"].items()]
         return "\n".join(out) + "\n"
     out = [
-        "<!DOCTYPE html>",
-        '<html lang="en"><head><meta charset="utf-8">',
-        '<meta name="viewport" content="width=device-width, initial-scale=1">',
-        f"<title>{_e(s['title'])}</title><style>{CSS}</style></head><body>",
+        _head(s["title"]),
         f"<h1>{_e(s['title'])}</h1><p><strong>{_e(s['headline'])}.</strong></p>",
         "<ul>" + "".join(f"<li>{_e(f)}</li>" for f in s["findings"]) + "</ul>",
         "<h2>Tests</h2><table><tr><th>test</th><th>subject</th><th>scope</th>"
