@@ -122,6 +122,9 @@ class Finding:
     value: str | None = None
     station_id: str | None = None
     fields: tuple[str, ...] = ()
+    #: the station's region and district (station numbers repeat across regions)
+    region: str | None = None
+    district: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -132,6 +135,8 @@ class Finding:
             "column": self.column,
             "value": self.value,
             "station_id": self.station_id,
+            "region": self.region,
+            "district": self.district,
             "fields": list(self.fields),
         }
 

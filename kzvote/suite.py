@@ -237,9 +237,9 @@ def check_calibration(table: StationTable, params: Params, calibration: dict) ->
             f"not from this file (sha256 {str(digest)[:12]}...)",
             hint=fix,
         )
-    wanted = sorted(params.tests) if params.tests else test_names()
-    calibrated = sorted(cal_params["tests"]) if cal_params.get("tests") else test_names()
-    if sorted(wanted) != sorted(calibrated):
+    wanted = sorted(params.tests or test_names())
+    calibrated = sorted(cal_params.get("tests") or test_names())
+    if wanted != calibrated:
         raise KzvoteError(
             "calibration_mismatch",
             f"the calibration covers the tests {', '.join(calibrated)}; this analysis runs "
@@ -372,25 +372,12 @@ def report_dict(report: Report) -> dict[str, Any]:
         "parameters": report.parameters,
         "summary": report.summary,
         "integrity_summary": summarise_findings(report.integrity),
-        "integrity": _findings_with_places(report),
+        "integrity": [f.to_dict() for f in report.integrity],
         "results": [r.to_dict() for r in report.results],
         "stations_summary": _stations_summary(report),
         "stations": [s.to_dict() for s in report.stations],
         "plots": list(report.plots),
     }
-
-
-def _findings_with_places(report: Report) -> list[dict[str, Any]]:
-    """Integrity findings with the region and district of their station (station
-    numbers repeat across regions; every finding's station is in report.stations)."""
-    places = {s.line: (s.region, s.district) for s in report.stations if s.line is not None}
-    out = []
-    for finding in report.integrity:
-        entry = finding.to_dict()
-        region, district = places.get(finding.line, (None, None))
-        entry["region"], entry["district"] = region, district
-        out.append(entry)
-    return out
 
 
 def _stations_summary(report: Report) -> dict[str, Any]:

@@ -2,7 +2,7 @@
 
 ``import scipy.stats`` costs 1.5-3 s on these machines, more than reading most files;
 the tails below are the same special functions scipy.stats calls (checked against it
-in ``tests/test_schema.py``).
+in ``tests/test_distributions.py``).
 """
 
 from __future__ import annotations

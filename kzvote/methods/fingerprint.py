@@ -279,13 +279,6 @@ def _x_atoms(theta: float | None, tau: float, s_tau: float) -> tuple[np.ndarray,
     return np.clip(mid[keep], 0, 1 - 1e-9), masses[keep]
 
 
-def _masses_exact_tau(edges, xs, ws, tau, s_tau, nu, s_nu, alpha, spoiled) -> np.ndarray:
-    """Cell masses of a fraud component whose size x takes the values ``xs`` with masses
-    ``ws``, exact in the clean turnout; see :func:`component_masses`."""
-    parts = _turnout_parts(edges, xs, ws, tau, s_tau)
-    return _masses_from_parts(edges, parts, nu, s_nu, alpha, spoiled)
-
-
 def _turnout_parts(edges, xs, ws, tau, s_tau):
     """Per (x atom, turnout cell) with mass: the mass, the cell and representative clean
     turnouts (conditional quantiles); None when no pair has mass."""

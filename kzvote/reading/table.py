@@ -291,7 +291,7 @@ def build_table(raw: RawTable, parsed: dict[str, ParsedColumn], mapping: Mapping
         votes=votes,
         candidates=tuple(mapping.candidates.keys()),
         mapping=replace(mapping, notes=tuple(notes)),
-        findings=tuple(findings),
+        findings=_with_places(findings, ids),
         bad=pd.DataFrame(bad),
         exclusion_codes={k: pd.Series(v) for k, v in codes.items()},
         flags=pd.DataFrame(flags, index=range(n)),
@@ -436,6 +436,20 @@ def _cell_findings(
             message=message,
         )
     return out
+
+
+def _with_places(findings: list[Finding], ids: pd.DataFrame) -> tuple[Finding, ...]:
+    """Each finding with its station's region and district, looked up by file line."""
+    row_of = {int(line): row for row, line in enumerate(ids["line"].to_numpy())}
+    region = ids["region"].to_numpy()
+    district = ids["district"].to_numpy()
+    out = []
+    for finding in findings:
+        row = row_of.get(finding.line) if finding.line is not None else None
+        if row is not None:
+            finding = replace(finding, region=str(region[row]), district=str(district[row]))
+        out.append(finding)
+    return tuple(out)
 
 
 def _i(value: float) -> str:

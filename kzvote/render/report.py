@@ -12,6 +12,8 @@ import html
 from pathlib import Path
 from typing import Any
 
+from kzvote.render import words
+
 CSS = """
 body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;max-width:60rem;
 margin:2rem auto;padding:0 1rem;color:#222;line-height:1.45}
@@ -275,8 +277,6 @@ REFERENCES = (
 
 
 def _analyze_sections(data: dict[str, Any], title: str | None) -> dict[str, Any]:
-    from kzvote.render import words
-
     summary = data["summary"]
     leader = summary["leader"]
     plots = {Path(p).stem: p for p in data.get("plots", [])}
@@ -358,9 +358,7 @@ def _img(path: str | None, alt: str) -> str:
 
 
 def _p(value: float | None) -> str:
-    from kzvote.render.words import p_text
-
-    return "—" if value is None else p_text(value)
+    return "—" if value is None else words.p_text(value)
 
 
 def _analyze_html(s: dict[str, Any]) -> str:
@@ -439,8 +437,6 @@ def _analyze_html(s: dict[str, Any]) -> str:
         "<h2>Every national result</h2><table><tr><th>test</th><th>subject</th><th>n</th>"
         "<th>key number</th><th>p adj.</th><th>verdict</th></tr>"
     )
-    from kzvote.render import words
-
     for r in s["national"]:
         out.append(
             f"<tr><td>{_e(r['test'])}</td><td>{_e(r['subject'])}</td>"
@@ -481,8 +477,6 @@ def _analyze_html(s: dict[str, Any]) -> str:
 
 
 def _analyze_markdown(s: dict[str, Any]) -> str:
-    from kzvote.render import words
-
     out = [f"# {_md(s['title'])}", "", _md(s["headline"][0]), "", f"**{_md(s['headline'][1])}**"]
     for warning in s["warnings"]:
         out += ["", f"Mapping forced despite: {_md(warning)}"]

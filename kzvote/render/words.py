@@ -211,12 +211,3 @@ def headline(data: dict[str, Any]) -> list[str]:
     p = data["parameters"]
     second += f" (alpha {p['alpha']}, adjusted over the battery: {p['adjustment']})."
     return [first, second]
-
-
-def anomaly_sentences(data: dict[str, Any], limit: int | None = None) -> list[str]:
-    """One sentence per anomaly, national ones first."""
-    leader = data["summary"]["leader"]
-    anomalies = [r for r in data["results"] if r["verdict"] == "anomaly"]
-    anomalies.sort(key=lambda r: r["scope"] != "national")
-    out = [sentence(r, leader) for r in anomalies]
-    return out if limit is None else out[:limit]
