@@ -617,13 +617,58 @@ def _fit_points(table: StationTable, ctx: Context):
     region = table.ids["region"].to_numpy()[ok]
     noise = noise_classes(t_den[ok], s_den[ok])
     spoiled = 0.0
-    if table.has("ballots_cast") and table.has("valid"):  # the share is of ballots cast
-        valid = table.column("valid")[ok]
+    q = _invalid_per_registered(table, ok, t_den)
+    if q is not None:  # the share is of ballots cast, and the file counts invalid ballots
         cast = s_den[ok]
-        both = np.isfinite(valid) & (valid <= cast)
-        if both.any():
-            spoiled = float(max(0.0, 1 - valid[both].sum() / cast[both].sum()))
+        spoiled = float(max(0.0, (q * t_den[ok]).sum() / max(cast.sum(), 1.0)))
     return ok, turnout[ok], share[ok], region, reasons, noise, spoiled
+
+
+def _invalid_per_registered(table: StationTable, ok: np.ndarray, registered: np.ndarray):
+    """Each fitted station's invalid ballots per registered voter, when the file says
+    them: an invalid count, or reported valid votes beside ballots cast. None otherwise:
+    a valid count derived as the sum of the candidates is not one when the file lists
+    only some of them (Canada 2011 lists the winner only, which made 60% of ballots
+    look spoiled)."""
+    fields = table.mapping.fields
+    if not (table.has("ballots_cast") and ("invalid" in fields or "valid" in fields)):
+        return None
+    if "invalid" in fields:
+        invalid = table.column("invalid")[ok]
+    else:
+        invalid = table.column("ballots_cast")[ok] - table.column("valid")[ok]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        q = invalid / registered[ok]
+    return np.where(np.isfinite(q) & (q >= 0), np.clip(q, 0, 1), 0.0)
+
+
+def klimek_stations(table: StationTable, leader: str, options: dict | None = None):
+    """The stations the regional Klimek model (:mod:`kzvote.methods.klimek_fit`) fits:
+    its :class:`~kzvote.methods.klimek.Stations`, the mask over the table and the
+    exclusion counts. Observed fractions are kept off 0 and 1 by half a vote (the
+    model works on the logit scale)."""
+    from kzvote.methods.klimek import Stations
+    from kzvote.methods.klimek_fit import choose_groups
+
+    ctx = Context(leader, "national", np.random.default_rng(0), options=options or {})
+    ok, turnout, share, region, reasons, _, _ = _fit_points(table, ctx)
+    t_num, t_den, _, _ = turnout_parts(table)
+    s_num, s_den, _, _ = leader_share_parts(table, leader)
+    n_reg, n_bal = t_den[ok].astype(float), np.maximum(s_den[ok], 1).astype(float)
+    district = table.ids["district"].to_numpy()[ok]
+    groups, names, kind = choose_groups(region, district)
+    q = _invalid_per_registered(table, ok, t_den)
+    st = Stations(
+        turnout=np.clip(turnout, 0.5 / n_reg, 1 - 0.5 / n_reg),
+        share=np.clip(share, 0.5 / n_bal, 1 - 0.5 / n_bal),
+        registered=n_reg,
+        ballots=n_bal,
+        group=groups,
+        names=names,
+        invalid=np.zeros(len(n_reg)) if q is None else q,
+        kind=kind,
+    )
+    return st, ok, reasons
 
 
 def fingerprint_tests(table: StationTable, ctx: Context) -> list[StatResult]:

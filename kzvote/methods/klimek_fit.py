@@ -1,0 +1,475 @@
+"""Fitting the Klimek model over regional honest blobs (:mod:`kzvote.methods.klimek`).
+
+Groups. The honest part has one blob per region when the file names at least
+``MIN_GROUPS`` regions of ``GROUP_MIN`` fitted stations, else one per district (same
+rule), else a mixture of one to three blobs whose number is chosen by BIC (files
+without areas, e.g. Canada 2011).
+
+Estimation. An expectation-maximisation scheme: given each station's posterior of
+being honest, each group's blob is the posterior-weighted mean, spread (counting noise
+removed) and correlation of its stations, shrunk toward the pooled values with the
+weight of ``SHRINK`` stations (a district of ten stations cannot carry its own blob);
+given the blobs, the four fraud parameters maximise the likelihood (L-BFGS-B with
+analytic gradients). Starting blobs are robust (medians and MADs) and leave out the
+stations at >= 90% turnout and share, so that a region stuffed to the corner starts
+from an honest blob near its neighbours' and its corner is explained by stuffing,
+never by an honest blob sitting at 100%.
+
+The honest-only ("fair") model is fitted the same way with ``f_i = f_e = 0``.
+Nothing here prints.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from kzvote.methods.klimek import Blobs, Stations, expit, fraud_logpdf, honest_logpdf, logit
+
+GROUP_MIN = 30
+MIN_GROUPS = 4
+SHRINK = 20.0
+CORNER = 0.9
+MAX_LATENT = 3
+#: spreads never fall below this (a blob of identical stations has no density)
+MIN_SPREAD = 0.02  # on the logit scale
+MAX_RHO = 0.9
+BOUNDS = {
+    "f_incremental": (0.0, 0.98),
+    "f_extreme": (0.0, 0.5),
+    "theta": (0.05, 1.0),
+    "alpha": (0.5, 10.0),
+}
+FRAUD = ("f_incremental", "f_extreme", "theta", "alpha")
+
+
+def choose_groups(region: np.ndarray, district: np.ndarray) -> tuple[np.ndarray, tuple, str]:
+    """Group codes per station, their names, and what they are (region/district/latent)."""
+    for values, kind in ((region, "region"), (district, "district")):
+        if values is None:
+            continue
+        key = np.asarray(values).astype(str)
+        if kind == "district" and region is not None:
+            key = np.char.add(np.char.add(np.asarray(region).astype(str), "\x1f"), key)
+        names, codes = np.unique(key, return_inverse=True)
+        if kind == "district" and region is not None:
+            names = np.array([n.replace("\x1f", " / ") for n in names])
+        named = np.array([bool(n.strip(" /")) for n in names])
+        sizes = np.bincount(codes, minlength=len(names))
+        if ((sizes >= GROUP_MIN) & named).sum() >= MIN_GROUPS:
+            return codes.astype(np.int64), tuple(str(n) for n in names), kind
+    return np.full(len(region), -1, dtype=np.int64), (), "latent"
+
+
+@dataclass
+class Fit:
+    params: dict  # the four fraud parameters
+    blobs: Blobs  # one row per group (or latent class)
+    class_weights: np.ndarray | None  # latent classes' weights
+    loglik: float
+    fair: bool
+    iterations: int = 0
+    converged: bool = True
+    station_loglik: np.ndarray = field(default=None, repr=False)
+
+    @property
+    def k(self) -> int:
+        return len(self.blobs.a)
+
+
+def half_sample_mode(x: np.ndarray) -> float:
+    """Bickel & Fruehwirth's half-sample mode: the midpoint of the shortest half of the
+    sorted values, recursively (robust to a tail on either side)."""
+    y = np.sort(np.asarray(x, dtype=float))
+    while len(y) > 3:
+        h = (len(y) + 1) // 2
+        widths = y[h - 1 :] - y[: len(y) - h + 1]
+        i = int(np.argmin(widths))
+        y = y[i : i + h]
+    return float(np.mean(y))
+
+
+def _robust_blob(t, v, registered, ballots) -> tuple[float, float, float, float, float]:
+    """A starting honest blob (logit scale) that stuffing cannot drag: the mode of logit
+    turnout and share (stuffing moves stations only toward higher turnout and share)
+    and spreads from the stations below the mode (1.4826 x their median distance)."""
+    core = ~((t >= CORNER) & (v >= CORNER))
+    if core.sum() < 10:
+        core = np.ones(len(t), dtype=bool)
+    tc, vc = logit(t[core]), logit(v[core])
+    a, b = half_sample_mode(tc), half_sample_mode(vc)
+
+    def left_spread(values, centre):
+        below = centre - values[values <= centre]
+        if len(below) < 5:
+            return 1.4826 * float(np.median(np.abs(values - centre)))
+        return 1.4826 * float(np.median(below))
+
+    s_obs, r_obs = left_spread(tc, a), left_spread(vc, b)
+    pt, pv = np.clip(expit(a), 0.01, 0.99), np.clip(expit(b), 0.01, 0.99)
+    s = np.sqrt(max(s_obs**2 - np.mean(1 / (registered[core] * pt * (1 - pt))), MIN_SPREAD**2))
+    r = np.sqrt(max(r_obs**2 - np.mean(1 / (ballots[core] * pv * (1 - pv))), MIN_SPREAD**2))
+    box = (np.abs(tc - a) <= 2 * max(s_obs, 1e-6)) & (np.abs(vc - b) <= 2 * max(r_obs, 1e-6))
+    rho = 0.0
+    if box.sum() > 10 and tc[box].std() > 0 and vc[box].std() > 0:
+        rho = float(np.clip(np.corrcoef(tc[box], vc[box])[0, 1], -MAX_RHO, MAX_RHO))
+    return a, float(s), b, float(r), rho
+
+
+def _shrink(stats: np.ndarray, weight: np.ndarray, k: float) -> np.ndarray:
+    """Shrink per-group (a, s, b, r, rho) toward the weighted pool: centres and
+    (co)variances are averaged with the pool's at weight ``k``."""
+    w = weight[:, None]
+    a, s, b, r, rho = stats.T
+    cov = rho * s * r
+    pool = np.array(
+        [
+            np.sum(weight * a),
+            np.sum(weight * s**2),
+            np.sum(weight * b),
+            np.sum(weight * r**2),
+            np.sum(weight * cov),
+        ]
+    ) / max(weight.sum(), 1e-12)
+    mine = np.stack([a, s**2, b, r**2, cov], axis=1)
+    mixed = (w * mine + k * pool[None, :]) / (w + k)
+    s2 = np.sqrt(np.maximum(mixed[:, 1], MIN_SPREAD**2))
+    r2 = np.sqrt(np.maximum(mixed[:, 3], MIN_SPREAD**2))
+    rho2 = np.clip(mixed[:, 4] / (s2 * r2), -MAX_RHO, MAX_RHO)
+    return np.stack([mixed[:, 0], s2, mixed[:, 2], r2, rho2], axis=1)
+
+
+def _blobs_from(stats: np.ndarray) -> Blobs:
+    stats = np.asarray(stats, dtype=float)
+    a = np.clip(stats[:, 0], -7.0, 7.0)
+    b = np.clip(stats[:, 2], -7.0, 7.0)
+    return Blobs(a, stats[:, 1], b, stats[:, 3], stats[:, 4])
+
+
+def _low_blob(t, v, registered, ballots):
+    """A starting blob from the lower quantiles (10% and 25%) of logit turnout and
+    share, read as those of a normal: the side that stuffing empties, not fills."""
+    a0, s0, b0, r0, rho = _robust_blob(t, v, registered, ballots)
+    out = []
+    for x in (logit(t), logit(v)):
+        q10, q25 = np.quantile(x, [0.10, 0.25])
+        sd = max((q25 - q10) / (1.2816 - 0.6745), MIN_SPREAD)
+        out += [q25 + 0.6745 * sd, sd]
+    return out[0], min(out[1], s0 * 2), out[2], min(out[3], r0 * 2), rho
+
+
+def initial_blobs(
+    st: Stations, k_latent: int = 1, low: bool = False
+) -> tuple[Blobs, np.ndarray | None]:
+    """Robust starting blobs, per group (shrunk), or for ``k_latent`` latent classes
+    (stations split by leader share into equal-count slices). ``low``: from the lower
+    quantiles (:func:`_low_blob`)."""
+    robust = _low_blob if low else _robust_blob
+    t, v, n_reg, n_bal = st.turnout, st.share, st.registered, st.ballots
+    if st.kind != "latent":
+        g = st.group
+        count = np.bincount(g, minlength=len(st.names)).astype(float)
+        overall = robust(t, v, n_reg, n_bal)
+        stats = np.tile(np.array(overall), (len(st.names), 1))
+        for code in np.flatnonzero(count >= 10):
+            m = g == code
+            stats[code] = robust(t[m], v[m], n_reg[m], n_bal[m])
+        return _blobs_from(_shrink(stats, count, SHRINK)), None
+    order = np.argsort(v, kind="stable")
+    parts = np.array_split(order, k_latent)
+    stats = np.array([robust(t[p], v[p], n_reg[p], n_bal[p]) for p in parts])
+    return _blobs_from(stats), np.full(k_latent, 1 / k_latent)
+
+
+# --- parameters of the fraud part: unconstrained vector <-> values -------------------
+
+
+def _expit(z):
+    return 1 / (1 + np.exp(-z))
+
+
+def _unpack(z) -> dict:
+    e = np.exp([0.0, z[0], z[1]] - np.max([0.0, z[0], z[1]]))
+    w = e / e.sum()
+    return {
+        "f_incremental": float(w[1]),
+        "f_extreme": float(w[2]),
+        "theta": float(0.05 + 0.95 * _expit(z[2])),
+        "alpha": float(0.5 + 9.5 * _expit(z[3])),
+    }
+
+
+def _pack(p: dict) -> np.ndarray:
+    f_h = max(1 - p["f_incremental"] - p["f_extreme"], 1e-9)
+    theta = np.clip((p["theta"] - 0.05) / 0.95, 1e-6, 1 - 1e-6)
+    alpha = np.clip((p["alpha"] - 0.5) / 9.5, 1e-6, 1 - 1e-6)
+    return np.array(
+        [
+            np.log(max(p["f_incremental"], 1e-9) / f_h),
+            np.log(max(p["f_extreme"], 1e-9) / f_h),
+            np.log(theta / (1 - theta)),
+            np.log(alpha / (1 - alpha)),
+        ]
+    )
+
+
+# --- the likelihood ----------------------------------------------------------------
+
+
+class _Layout:
+    """Per (block, station) the blob row: one block when groups are known, one block
+    per latent class otherwise."""
+
+    def __init__(self, st: Stations, k: int):
+        self.k_blocks = 1 if st.kind != "latent" else k
+        if st.kind != "latent":
+            self.rows = st.group[None, :]
+        else:
+            self.rows = np.repeat(np.arange(k)[:, None], st.n, axis=1)
+
+
+def _component_logs(st: Stations, blobs: Blobs, layout: _Layout, p: dict, fair: bool, grad):
+    """log densities (blocks, stations) of the honest, incremental and extreme parts;
+    ``grad`` True: with their theta/alpha derivatives; "moments": with the fraud parts'
+    posterior moments of the clean logit point."""
+    shape = layout.rows.shape
+    rows = layout.rows.ravel()
+    reps = shape[0]
+    t = np.tile(st.turnout, reps)
+    v = np.tile(st.share, reps)
+    n_reg = np.tile(st.registered, reps)
+    n_bal = np.tile(st.ballots, reps)
+    q = np.tile(st.invalid if st.invalid is not None else np.zeros(st.n), reps)
+    blob = blobs.take(rows)
+    lh = honest_logpdf(t, v, blob, n_reg, n_bal).reshape(shape)
+    if fair:
+        return lh, None, None, None
+    kw = {"moments": True} if grad == "moments" else {"gradient": bool(grad)}
+    inc = fraud_logpdf(t, v, blob, n_reg, n_bal, p["theta"], p["alpha"], q, **kw)
+    ext = fraud_logpdf(t, v, blob, n_reg, n_bal, None, p["alpha"], q, **kw)
+    if grad == "moments":
+        inc = [x.reshape(shape) for x in inc]
+        ext = [x.reshape(shape) for x in ext]
+        return lh, inc[0], ext[0], (inc[1:], ext[1:])
+    if grad:
+        li, dti, dai = (x.reshape(shape) for x in inc)
+        le, _, dae = (x.reshape(shape) for x in ext)
+        return lh, li, le, (dti, dai, dae)
+    return lh, inc.reshape(shape), ext.reshape(shape), None
+
+
+def _mixture(lh, li, le, p: dict, log_class: np.ndarray, fair: bool):
+    """Per station log-likelihood and the responsibilities (blocks, stations, 3)."""
+    if fair:
+        parts = lh[..., None]
+        log_w = np.zeros(1)
+    else:
+        f_i, f_e = p["f_incremental"], p["f_extreme"]
+        log_w = np.log(np.maximum([1 - f_i - f_e, f_i, f_e], 1e-300))
+        parts = np.stack([lh, li, le], axis=-1)
+    joint = parts + log_w[None, None, :] + log_class[:, None, None]
+    peak = np.max(joint, axis=(0, 2))
+    peak = np.where(np.isfinite(peak), peak, 0.0)
+    total = np.exp(joint - peak[None, :, None]).sum(axis=(0, 2))
+    with np.errstate(divide="ignore"):
+        station = np.log(total) + peak
+    resp = np.exp(joint - station[None, :, None])
+    resp = np.nan_to_num(resp)
+    return station, resp
+
+
+def _floor(station: np.ndarray) -> np.ndarray:
+    # a station no component can produce (a point the model gives no density) would make
+    # the likelihood -inf; it is held at a floor instead (and so pulls on nothing)
+    return np.maximum(station, -50.0)
+
+
+def _update_blobs(st: Stations, layout: _Layout, resp: np.ndarray, extra, k: int) -> Blobs:
+    """The EM's blob step: per group, the posterior-weighted moments of the clean logit
+    points (observed for the honest part; the fraud parts' posterior moments from the
+    quadrature, ``extra``), counting noise removed, shrunk toward the pool.
+    ``resp``: (blocks, stations, components)."""
+    rows = layout.rows.ravel()
+    lt = np.tile(logit(st.turnout), layout.k_blocks)
+    lv = np.tile(logit(st.share), layout.k_blocks)
+    inv_n = np.tile(1 / st.registered, layout.k_blocks)
+    inv_m = np.tile(1 / st.ballots, layout.k_blocks)
+    wh = resp[..., 0].ravel()
+    sums = [wh, wh * lt, wh * lv, wh * lt**2, wh * lv**2, wh * lt * lv]
+    if extra is not None:
+        for c, part in zip((1, 2), extra, strict=True):
+            wc = resp[..., c].ravel()
+            m = [x.ravel() for x in part]
+            sums[0] = sums[0] + wc
+            for j in range(5):
+                sums[j + 1] = sums[j + 1] + wc * np.nan_to_num(m[j])
+    w = sums[0]
+    tot = [np.bincount(rows, weights=x, minlength=k) for x in sums]
+    sw = tot[0]
+    safe = np.maximum(sw, 1e-12)
+    a, b = tot[1] / safe, tot[2] / safe
+    var_t = tot[3] / safe - a**2
+    var_v = tot[4] / safe - b**2
+    cov = tot[5] / safe - a * b
+    pt, pv = np.clip(expit(a), 0.01, 0.99), np.clip(expit(b), 0.01, 0.99)
+    noise_t = np.bincount(rows, weights=w * inv_n, minlength=k) / safe / (pt * (1 - pt))
+    noise_v = np.bincount(rows, weights=w * inv_m, minlength=k) / safe / (pv * (1 - pv))
+    s = np.sqrt(np.maximum(var_t - noise_t, MIN_SPREAD**2))
+    r = np.sqrt(np.maximum(var_v - noise_v, MIN_SPREAD**2))
+    rho = np.clip(cov / (s * r), -MAX_RHO, MAX_RHO)
+    stats = np.stack([a, s, b, r, rho], axis=1)
+    shrink = SHRINK if st.kind != "latent" else 0.0
+    empty = sw < 1e-9
+    if empty.any() and (~empty).any():
+        stats[empty] = np.average(stats[~empty], axis=0, weights=sw[~empty])
+    return _blobs_from(_shrink(stats, sw, shrink) if shrink else stats)
+
+
+def _fraud_step(st, blobs, layout, log_class, p: dict, maxiter: int) -> dict:
+    """The four fraud parameters that maximise the likelihood, the blobs held fixed."""
+    from scipy.optimize import minimize
+
+    n = st.n
+
+    def objective(z):
+        q = _unpack(z)
+        lh, li, le, (dti, dai, dae) = _component_logs(st, blobs, layout, q, False, True)
+        station, resp = _mixture(lh, li, le, q, log_class, False)
+        floored = station < -50.0
+        resp[:, floored, :] = 0.0
+        r = resp.sum(axis=0)  # (stations, 3)
+        w = np.array([1 - q["f_incremental"] - q["f_extreme"], q["f_incremental"], q["f_extreme"]])
+        g = np.zeros(4)
+        g[0] = r[:, 1].sum() - w[1] * (~floored).sum()
+        g[1] = r[:, 2].sum() - w[2] * (~floored).sum()
+        d_theta = (resp[..., 1] * dti).sum()
+        d_alpha = (resp[..., 1] * dai).sum() + (resp[..., 2] * dae).sum()
+        e2, e3 = _expit(z[2]), _expit(z[3])
+        g[2] = d_theta * 0.95 * e2 * (1 - e2)
+        g[3] = d_alpha * 9.5 * e3 * (1 - e3)
+        return -float(_floor(station).sum()) / n, -g / n
+
+    z0 = _pack(p)
+    result = minimize(
+        objective,
+        z0,
+        jac=True,
+        method="L-BFGS-B",
+        bounds=[(-25, 5), (-25, 5), (-10, 10), (-10, 10)],
+        options={"maxiter": maxiter, "ftol": 1e-12, "gtol": 1e-8},
+    )
+    return _unpack(result.x)
+
+
+def loglik(st: Stations, fit_: Fit) -> tuple[float, np.ndarray]:
+    layout = _Layout(st, fit_.k)
+    log_class = _log_class(fit_.class_weights, layout)
+    lh, li, le, _ = _component_logs(st, fit_.blobs, layout, fit_.params, fit_.fair, False)
+    station, _ = _mixture(lh, li, le, fit_.params, log_class, fit_.fair)
+    station = _floor(station)
+    return float(station.sum()), station
+
+
+def responsibilities(st: Stations, fit_: Fit) -> np.ndarray:
+    """Per station the posterior of (honest, incremental, extreme) (stations x 3)."""
+    layout = _Layout(st, fit_.k)
+    log_class = _log_class(fit_.class_weights, layout)
+    lh, li, le, _ = _component_logs(st, fit_.blobs, layout, fit_.params, fit_.fair, False)
+    _, resp = _mixture(lh, li, le, fit_.params, log_class, fit_.fair)
+    return resp.sum(axis=0)
+
+
+def _log_class(weights, layout: _Layout) -> np.ndarray:
+    if weights is None:
+        return np.zeros(layout.k_blocks)
+    return np.log(np.maximum(weights, 1e-300))
+
+
+START = {"f_incremental": 0.05, "f_extreme": 0.005, "theta": 0.15, "alpha": 2.0}
+START_LOW = {"f_incremental": 0.3, "f_extreme": 0.01, "theta": 0.2, "alpha": 2.0}
+
+
+def fit(
+    st: Stations,
+    *,
+    fair: bool,
+    start: Fit | None = None,
+    k_latent: int = 1,
+    low: bool = False,
+    max_iter: int = 40,
+    tol: float = 0.02,
+) -> Fit:
+    """Fit the model (``fair``: the honest part only) by the EM scheme of the module."""
+    if start is not None:
+        blobs, weights = start.blobs, start.class_weights
+        p = dict(start.params) if not start.fair else dict(START)
+    else:
+        blobs, weights = initial_blobs(st, k_latent, low)
+        p = dict(START_LOW if low else START)
+    if fair:
+        p = {"f_incremental": 0.0, "f_extreme": 0.0, "theta": START["theta"], "alpha": 2.0}
+    k = len(blobs.a)
+    layout = _Layout(st, k)
+    previous = -np.inf
+    converged = False
+    it = 0
+    for it in range(1, max_iter + 1):
+        log_class = _log_class(weights, layout)
+        if not fair:
+            p = _fraud_step(st, blobs, layout, log_class, p, maxiter=10 if it == 1 else 4)
+        lh, li, le, extra = _component_logs(st, blobs, layout, p, fair, "moments")
+        station, resp = _mixture(lh, li, le, p, log_class, fair)
+        current = float(_floor(station).sum())
+        if current - previous < tol and it > 2:
+            converged = True
+            break
+        previous = current
+        blobs = _update_blobs(st, layout, resp, extra, k)
+        if weights is not None:
+            weights = resp.sum(axis=(1, 2)) / st.n
+    result = Fit(dict(p), blobs, weights, current, fair, iterations=it, converged=converged)
+    result.loglik, result.station_loglik = loglik(st, result)
+    return result
+
+
+def fit_pair(st: Stations) -> tuple[Fit, Fit]:
+    """The honest-only fit and the fit with the fraud part (the latter never below the
+    former: the fraud model nests the honest one). For latent groups the number of
+    classes (1 to 3) is the one with the lowest BIC of the fraud model."""
+    if st.kind != "latent":
+        fair = fit(st, fair=True)
+        # three starts, the best kept: the robust blobs (modes and lower spreads, which
+        # stuffing cannot drag), the lower quantiles with much stuffing, and the fair
+        # fit's blobs (which have widened to cover any stuffed stations)
+        starts = [fit(st, fair=False), fit(st, fair=False, low=True)]
+        starts.append(fit(st, fair=False, start=fair))
+        fraud = max(starts, key=lambda f: f.loglik)
+        return fair, _at_least(fraud, fair)
+    best = None
+    for k in range(1, MAX_LATENT + 1):
+        if st.n < 200 * k:
+            break
+        fair_k = fit(st, fair=True, k_latent=k)
+        fraud_k = _at_least(fit(st, fair=False, k_latent=k), fair_k)
+        params = 6 * k - 1 + 4
+        bic = -2 * fraud_k.loglik + params * np.log(st.n)
+        if best is None or bic < best[0]:
+            best = (bic, fair_k, fraud_k)
+    return best[1], best[2]
+
+
+def _at_least(fraud: Fit, fair: Fit) -> Fit:
+    if fraud.loglik >= fair.loglik:
+        return fraud
+    p = {"f_incremental": 0.0, "f_extreme": 0.0, "theta": START["theta"], "alpha": 2.0}
+    return Fit(
+        p,
+        fair.blobs,
+        fair.class_weights,
+        fair.loglik,
+        False,
+        fair.iterations,
+        fair.converged,
+        fair.station_loglik,
+    )

@@ -1,0 +1,163 @@
+"""The regional Klimek model (kzvote.methods.klimek, klimek_fit): densities against the
+model's own draws and scipy, derivatives against finite differences, the EM on
+elections from the second, independent generator (benchmarks/second_generator.py)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from kzvote.methods import klimek as K
+from kzvote.methods import klimek_fit as KF
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+
+
+def _blob(m, a=0.2, s=0.3, b=0.0, r=0.35, rho=0.2):
+    return K.Blobs(np.full(m, a), np.full(m, s), np.full(m, b), np.full(m, r), np.full(m, rho))
+
+
+def _grid_integral(theta, alpha, q=0.01, g=300):
+    """Integral of the fraud density over the unit square, on a grid even in
+    -log(1 - T) and -log(1 - V) (where the extreme component is concentrated)."""
+    u = np.linspace(0, 14, g + 1)
+    uc = (u[:-1] + u[1:]) / 2
+    du = u[1] - u[0]
+    uu, ww = np.meshgrid(uc, uc, indexing="ij")
+    t, v = 1 - np.exp(-uu.ravel()), 1 - np.exp(-ww.ravel())
+    m = len(t)
+    d = np.exp(
+        K.fraud_logpdf(t, v, _blob(m), np.full(m, 800.0), np.full(m, 450.0), theta, alpha, q)
+    )
+    return float((d * (1 - t) * (1 - v)).sum() * du * du)
+
+
+@pytest.mark.parametrize("theta, alpha", [(0.05, 2.0), (0.25, 2.0), (0.8, 3.0), (None, 2.0)])
+def test_fraud_density_integrates_to_one(theta, alpha):
+    assert _grid_integral(theta, alpha) == pytest.approx(1.0, abs=0.01)
+
+
+@pytest.mark.parametrize("theta", [0.1, 0.4, None])
+def test_turnout_marginal_matches_draws_of_the_model(theta):
+    """The density's turnout marginal (integrated over the share on a fine grid)
+    against 100,000 draws of the generative definition (kzvote.methods.klimek.draw)."""
+    rng = np.random.default_rng(5)
+    n = 100_000
+    q = 0.01
+    blob = _blob(n)
+    t_draw, _, _ = K.draw(
+        rng,
+        blob,
+        np.full(n, 800.0),
+        np.full(n, 450.0),
+        0.0 if theta is None else 1.0,
+        1.0 if theta is None else 0.0,
+        theta or 0.1,
+        2.0,
+        np.full(n, q),
+    )
+    # cells even in -log(1 - T): fine where the extreme component piles up
+    edges = 1 - np.exp(-np.linspace(0, 8, 41))
+    edges[-1] = 1.0
+    observed = np.histogram(t_draw, bins=edges)[0] / n
+    sub_t = 8
+    sub_v = 400
+    expected = np.zeros(len(edges) - 1)
+    vv = 1 - np.exp(-(np.arange(sub_v) + 0.5) * 12 / sub_v)
+    dv = np.exp(-np.arange(sub_v) * 12 / sub_v) - np.exp(-(np.arange(sub_v) + 1) * 12 / sub_v)
+    for i in range(len(edges) - 1):
+        lo, hi = edges[i], min(edges[i + 1], 1 - 1e-9)
+        tt = lo + (hi - lo) * (np.arange(sub_t) + 0.5) / sub_t
+        t, v = np.repeat(tt, sub_v), np.tile(vv, sub_t)
+        m = len(t)
+        d = np.exp(
+            K.fraud_logpdf(t, v, _blob(m), np.full(m, 800.0), np.full(m, 450.0), theta, 2.0, q)
+        )
+        expected[i] = (d * np.tile(dv, sub_t)).sum() * (hi - lo) / sub_t
+    assert 0.5 * np.abs(observed - expected).sum() < 0.02
+
+
+def test_honest_density_against_scipy():
+    from scipy.stats import multivariate_normal
+
+    rng = np.random.default_rng(2)
+    m = 50
+    t, v = rng.uniform(0.2, 0.9, m), rng.uniform(0.1, 0.8, m)
+    n_reg, n_bal = np.full(m, 900.0), np.full(m, 500.0)
+    blob = _blob(m)
+    got = K.honest_logpdf(t, v, blob, n_reg, n_bal)
+    sd_t, sd_v = K.noise_sd(blob, n_reg, n_bal)
+    for i in range(m):
+        cov_tv = 0.2 * 0.3 * 0.35
+        cov = [[sd_t[i] ** 2, cov_tv], [cov_tv, sd_v[i] ** 2]]
+        z = [np.log(t[i] / (1 - t[i])), np.log(v[i] / (1 - v[i]))]
+        want = multivariate_normal([0.2, 0.0], cov).logpdf(z) - np.log(
+            t[i] * (1 - t[i]) * v[i] * (1 - v[i])
+        )
+        assert got[i] == pytest.approx(want, abs=1e-9)
+
+
+def test_derivatives_against_finite_differences():
+    rng = np.random.default_rng(1)
+    m = 3000
+    blob = _blob(m)
+    t, v = rng.uniform(0.3, 0.999, m), rng.uniform(0.2, 0.999, m)
+    args = (np.full(m, 800.0), np.full(m, 450.0))
+    h = 1e-5
+    for theta in (0.2, None):
+        f, d_theta, d_alpha = K.fraud_logpdf(t, v, blob, *args, theta, 2.3, 0.01, gradient=True)
+        keep = np.isfinite(f) & (f > -10)
+        up = K.fraud_logpdf(t, v, blob, *args, theta, 2.3 + h, 0.01)
+        down = K.fraud_logpdf(t, v, blob, *args, theta, 2.3 - h, 0.01)
+        assert np.allclose(((up[keep] - down[keep]) / (2 * h)), d_alpha[keep], atol=1e-4)
+        if theta is not None:
+            up = K.fraud_logpdf(t, v, blob, *args, theta + h, 2.3, 0.01)
+            down = K.fraud_logpdf(t, v, blob, *args, theta - h, 2.3, 0.01)
+            assert np.allclose(((up[keep] - down[keep]) / (2 * h)), d_theta[keep], atol=1e-3)
+
+
+def test_half_sample_mode_ignores_a_tail():
+    rng = np.random.default_rng(0)
+    x = np.concatenate([rng.normal(0.4, 0.05, 3000), rng.uniform(0.5, 1.0, 3000)])
+    assert KF.half_sample_mode(x) == pytest.approx(0.4, abs=0.025)
+    assert np.median(x) > 0.48  # the median is dragged by the tail; the mode is not
+
+
+def test_groups_by_region_then_district_then_latent():
+    region = np.repeat(["A", "B", "C", "D", "E"], 40)
+    codes, names, kind = KF.choose_groups(region, np.full(200, ""))
+    assert kind == "region" and len(names) == 5 and (codes[:40] == codes[0]).all()
+    few = np.repeat(["A", "B"], 100)
+    district = np.repeat([f"d{i}" for i in range(5)], 40)
+    assert KF.choose_groups(few, district)[2] == "district"
+    assert KF.choose_groups(np.full(200, ""), np.full(200, ""))[2] == "latent"
+
+
+def _stations(frame):
+    from kzvote.methods.fingerprint import klimek_stations
+    from kzvote.reading import table_from_frame
+
+    table = table_from_frame(frame)
+    return klimek_stations(table, table.leader())[0]
+
+
+def test_clean_independent_election_needs_no_fraud_part():
+    from second_generator import election
+
+    frame, _ = election(2500, 8, seed=4)
+    fair, fraud = KF.fit_pair(_stations(frame))
+    assert fraud.params["f_incremental"] < 0.05
+    assert fraud.params["f_extreme"] < 0.002
+    assert 2 * (fraud.loglik - fair.loglik) < 10
+
+
+def test_extreme_stuffing_recovered_on_the_independent_generator():
+    from second_generator import election
+
+    frame, _ = election(2500, 8, f_e=0.03, seed=6)
+    _, fraud = KF.fit_pair(_stations(frame))
+    assert fraud.params["f_extreme"] == pytest.approx(0.03, abs=0.008)
+    assert fraud.params["f_incremental"] < 0.05
