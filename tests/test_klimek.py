@@ -20,7 +20,7 @@ def _blob(m, a=0.2, s=0.3, b=0.0, r=0.35, rho=0.2):
     return K.Blobs(np.full(m, a), np.full(m, s), np.full(m, b), np.full(m, r), np.full(m, rho))
 
 
-def _grid_integral(theta, alpha, q=0.01, g=300):
+def _grid_integral(theta, alpha, q=0.01, g=200):
     """Integral of the fraud density over the unit square, on a grid even in
     -log(1 - T) and -log(1 - V) (where the extreme component is concentrated)."""
     u = np.linspace(0, 14, g + 1)
@@ -43,9 +43,9 @@ def test_fraud_density_integrates_to_one(theta, alpha):
 @pytest.mark.parametrize("theta", [0.1, 0.4, None])
 def test_turnout_marginal_matches_draws_of_the_model(theta):
     """The density's turnout marginal (integrated over the share on a fine grid)
-    against 100,000 draws of the generative definition (kzvote.methods.klimek.draw)."""
+    against 60,000 draws of the generative definition (kzvote.methods.klimek.draw)."""
     rng = np.random.default_rng(5)
-    n = 100_000
+    n = 60_000
     q = 0.01
     blob = _blob(n)
     t_draw, _, _ = K.draw(
@@ -64,7 +64,7 @@ def test_turnout_marginal_matches_draws_of_the_model(theta):
     edges[-1] = 1.0
     observed = np.histogram(t_draw, bins=edges)[0] / n
     sub_t = 8
-    sub_v = 400
+    sub_v = 300
     expected = np.zeros(len(edges) - 1)
     vv = 1 - np.exp(-(np.arange(sub_v) + 0.5) * 12 / sub_v)
     dv = np.exp(-np.arange(sub_v) * 12 / sub_v) - np.exp(-(np.arange(sub_v) + 1) * 12 / sub_v)
