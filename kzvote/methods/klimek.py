@@ -242,7 +242,7 @@ def _fraud(t, v, blob: Blobs, registered, ballots, theta, alpha, invalid, mode, 
     y = y_lo[:, None] + width[:, None] * nodes[None, :]
     keep = np.exp(-y)  # 1 - x
     x = 1 - keep
-    tau = 1 - (1 - t)[:, None] / keep
+    tau = 1 - (1 - t)[:, None] / keep  # in (0, t] by the window
     with np.errstate(divide="ignore"):
         log_x = np.log(x)
     xa = np.exp(alpha * log_x)
@@ -254,22 +254,28 @@ def _fraud(t, v, blob: Blobs, registered, ballots, theta, alpha, invalid, mode, 
     a, b = blob.a[:, None], blob.b[:, None]
     st, sv, rr = sd_t[:, None], sd_v[:, None], rho[:, None]
     one = 1 - rr**2
+    # per-station constants of the bivariate normal
+    const = (-np.log(sd_t * sd_v) - 0.5 * np.log(1 - rho**2) - 2 * _LOG_SQRT_2PI)[:, None]
     with np.errstate(divide="ignore", invalid="ignore"):
-        inside = (nu > 0) & (nu < 1) & (tau > 0) & (tau < 1)
-        nu_in = np.where(inside, nu, 0.5)
-        tau_in = np.where(inside, tau, 0.5)
-        zt = (logit(tau_in) - a) / st
-        zv = (logit(nu_in) - b) / sv
-        log_phi = (
-            -0.5 * (zt**2 - 2 * rr * zt * zv + zv**2) / one
-            - np.log(st * sv)
-            - 0.5 * np.log(one)
-            - 2 * _LOG_SQRT_2PI
-            + _log_jacobian(tau_in)
-            + _log_jacobian(nu_in)
+        inside = (nu > 0) & (nu < 1) & (tau > 0)
+        nu_in = np.clip(nu, 1e-300, 1 - 1e-16)
+        # log(1 - tau) = log(1 - T) + y exactly; logs are the costly part here
+        log_tau = np.log(np.maximum(tau, 1e-300))
+        log_1tau = np.log(1 - t)[:, None] + y
+        log_nu, log_1nu = np.log(nu_in), np.log1p(-nu_in)
+        zt = (log_tau - log_1tau - a) / st
+        zv = (log_nu - log_1nu - b) / sv
+        log_f = (
+            (-0.5 / one) * (zt * zt - 2 * rr * zt * zv + zv * zv)
+            + const
+            - log_tau
+            - log_1tau
+            - log_nu
+            - log_1nu
+            + _size_logpdf(x, theta)
+            - np.log(slope)
         )
-        log_f = log_phi + _size_logpdf(x, theta) - np.log(np.maximum(slope, 1e-300))
-    ok = (slope > 0) & np.isfinite(log_f) & inside
+    ok = inside & (slope > 0)
     log_f = np.where(ok, log_f, -np.inf)
     peak = np.max(log_f, axis=1, keepdims=True)
     safe = np.where(np.isfinite(peak), peak, 0.0)

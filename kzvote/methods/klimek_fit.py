@@ -259,8 +259,17 @@ def _component_logs(st: Stations, blobs: Blobs, layout: _Layout, p: dict, fair: 
     return lh, inc.reshape(shape), ext.reshape(shape), None
 
 
+#: weight of the "unexplained" part: a uniform density on the unit square. A station
+#: neither part can produce (e.g. 99.9% turnout with 96% for the leader and few invalid
+#: ballots) would otherwise have a log-likelihood that jumps by tens of units as a blob
+#: moves by a hair, and the EM would oscillate; with it such a station costs at most
+#: log(1/OUTLIER) and pulls on nothing.
+OUTLIER = 1e-3
+
+
 def _mixture(lh, li, le, p: dict, log_class: np.ndarray, fair: bool):
-    """Per station log-likelihood and the responsibilities (blocks, stations, 3)."""
+    """Per station log-likelihood and the responsibilities (blocks, stations, 3) of
+    the honest, incremental and extreme parts (the unexplained part's is the rest)."""
     if fair:
         parts = lh[..., None]
         log_w = np.zeros(1)
@@ -268,21 +277,15 @@ def _mixture(lh, li, le, p: dict, log_class: np.ndarray, fair: bool):
         f_i, f_e = p["f_incremental"], p["f_extreme"]
         log_w = np.log(np.maximum([1 - f_i - f_e, f_i, f_e], 1e-300))
         parts = np.stack([lh, li, le], axis=-1)
-    joint = parts + log_w[None, None, :] + log_class[:, None, None]
-    peak = np.max(joint, axis=(0, 2))
-    peak = np.where(np.isfinite(peak), peak, 0.0)
-    total = np.exp(joint - peak[None, :, None]).sum(axis=(0, 2))
-    with np.errstate(divide="ignore"):
-        station = np.log(total) + peak
-    resp = np.exp(joint - station[None, :, None])
-    resp = np.nan_to_num(resp)
+    joint = parts + log_w[None, None, :] + log_class[:, None, None] + np.log1p(-OUTLIER)
+    log_out = np.log(OUTLIER)
+    peak = np.maximum(np.max(joint, axis=(0, 2)), log_out)
+    total = np.exp(joint - peak[None, :, None]).sum(axis=(0, 2)) + np.exp(log_out - peak)
+    station = np.log(total) + peak
+    resp = np.nan_to_num(np.exp(joint - station[None, :, None]))
+    if fair:
+        resp = np.concatenate([resp, np.zeros(resp.shape[:2] + (2,))], axis=-1)
     return station, resp
-
-
-def _floor(station: np.ndarray) -> np.ndarray:
-    # a station no component can produce (a point the model gives no density) would make
-    # the likelihood -inf; it is held at a floor instead (and so pulls on nothing)
-    return np.maximum(station, -50.0)
 
 
 def _update_blobs(st: Stations, layout: _Layout, resp: np.ndarray, extra, k: int) -> Blobs:
@@ -336,19 +339,18 @@ def _fraud_step(st, blobs, layout, log_class, p: dict, maxiter: int) -> dict:
         q = _unpack(z)
         lh, li, le, (dti, dai, dae) = _component_logs(st, blobs, layout, q, False, True)
         station, resp = _mixture(lh, li, le, q, log_class, False)
-        floored = station < -50.0
-        resp[:, floored, :] = 0.0
         r = resp.sum(axis=0)  # (stations, 3)
+        explained = r.sum(axis=1)
         w = np.array([1 - q["f_incremental"] - q["f_extreme"], q["f_incremental"], q["f_extreme"]])
         g = np.zeros(4)
-        g[0] = r[:, 1].sum() - w[1] * (~floored).sum()
-        g[1] = r[:, 2].sum() - w[2] * (~floored).sum()
+        g[0] = r[:, 1].sum() - w[1] * explained.sum()
+        g[1] = r[:, 2].sum() - w[2] * explained.sum()
         d_theta = (resp[..., 1] * dti).sum()
         d_alpha = (resp[..., 1] * dai).sum() + (resp[..., 2] * dae).sum()
         e2, e3 = _expit(z[2]), _expit(z[3])
         g[2] = d_theta * 0.95 * e2 * (1 - e2)
         g[3] = d_alpha * 9.5 * e3 * (1 - e3)
-        return -float(_floor(station).sum()) / n, -g / n
+        return -float(station.sum()) / n, -g / n
 
     z0 = _pack(p)
     result = minimize(
@@ -367,7 +369,6 @@ def loglik(st: Stations, fit_: Fit) -> tuple[float, np.ndarray]:
     log_class = _log_class(fit_.class_weights, layout)
     lh, li, le, _ = _component_logs(st, fit_.blobs, layout, fit_.params, fit_.fair, False)
     station, _ = _mixture(lh, li, le, fit_.params, log_class, fit_.fair)
-    station = _floor(station)
     return float(station.sum()), station
 
 
@@ -420,7 +421,7 @@ def fit(
             p = _fraud_step(st, blobs, layout, log_class, p, maxiter=10 if it == 1 else 4)
         lh, li, le, extra = _component_logs(st, blobs, layout, p, fair, "moments")
         station, resp = _mixture(lh, li, le, p, log_class, fair)
-        current = float(_floor(station).sum())
+        current = float(station.sum())
         if current - previous < tol and it > 2:
             converged = True
             break
