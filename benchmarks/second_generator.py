@@ -54,8 +54,13 @@ def election(
     alpha: float = 2.0,
     seed: int = 0,
     turnout: float = 0.55,
+    parties: dict[str, float] | None = None,
 ) -> tuple[pd.DataFrame, dict]:
-    """One election: the published table (canonical columns) and the truth."""
+    """One election: the published table (canonical columns) and the truth.
+    ``parties``: national shares by name, the leader first (default PARTIES/NATIONAL)."""
+    names = tuple(parties) if parties else PARTIES
+    national = np.array(list(parties.values())) if parties else NATIONAL
+    national = national / national.sum()
     rng = np.random.default_rng(seed)
     between = rng.uniform(0.1, 0.6)
     within = rng.uniform(0.15, 0.35)
@@ -66,7 +71,7 @@ def election(
     region = rng.choice(regions, size=stations, p=weights)
     region.sort()
     centre_t = np.log(turnout / (1 - turnout)) + rng.normal(0, between, regions)
-    centre_shares = rng.dirichlet(NATIONAL * 60, size=regions)
+    centre_shares = rng.dirichlet(national * 60, size=regions)
 
     z = rng.standard_normal(stations)
     true_turnout = _sigmoid(centre_t[region] + within * z)
@@ -116,7 +121,7 @@ def election(
             "invalid": invalid,
         }
     )
-    for j, name in enumerate(PARTIES):
+    for j, name in enumerate(names):
         frame[name] = votes[:, j]
     truth = {
         "f_incremental": f_i,

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pandas as pd
 import pytest
 from conftest import SAMPLES
 from scipy.stats import binomtest
@@ -15,7 +16,7 @@ from kzvote.calibrate import _summarise, draw_twin, empirical_pvalues, fit_fair_
 from kzvote.calibrate import calibrate as run_calibrate
 from kzvote.cli import app
 from kzvote.model import StatResult
-from kzvote.reading import load_stations
+from kzvote.reading import load_stations, table_from_frame
 from kzvote.render.jsonout import serialize
 from kzvote.suite import Params
 
@@ -289,3 +290,35 @@ def test_range_check_expects_a_few_misses_by_chance():
     monte_carlo = ((rates < lo) | (rates > hi)).sum(axis=1).mean()
     assert check["expected_outside"] == pytest.approx(monte_carlo, rel=0.03)
     assert len(check["outside"]) == sum(not r["calibrated"] for r in tests)
+
+
+def test_twins_give_each_party_its_own_spread_and_resemble_a_clean_file():
+    """Fidelity check: the clean control's twins match its count distributions; a file
+    with one party zeroed at half the stations (and doubled at the rest), which no
+    logit-normal twin reproduces, is named."""
+    from kzvote.calibrate import fidelity
+
+    table = load_stations(CLEAN)
+    model = fit_fair_model(table, table.leader())
+    report = fidelity(table, model, 0)
+    assert report["resembles"], report["because"]
+    # small parties keep their own spread (one Dirichlet concentration did not)
+    spreads = model.share_logit[:, :, 1]
+    assert spreads.shape == (len(model.region_names), len(table.candidates))
+    assert np.ptp(np.median(spreads, axis=0)) > 0.05
+
+    frame = pd.read_csv(CLEAN)
+    rng = np.random.default_rng(1)
+    party = table.candidates[-2]
+    zero = rng.random(len(frame)) < 0.5
+    frame.loc[zero, party] = 0
+    frame.loc[~zero, party] *= 2
+    frame["valid"] = frame[list(table.candidates)].sum(axis=1)
+    frame["ballots_cast"] = frame["valid"] + frame["invalid"]
+    frame["ballots_issued"] = np.maximum(frame["ballots_issued"], frame["ballots_cast"])
+    frame["registered"] = np.maximum(frame["registered"], frame["ballots_issued"])
+    broken = table_from_frame(frame)
+    report = fidelity(broken, fit_fair_model(broken, broken.leader()), 0)
+    assert not report["resembles"]
+    assert [r["count"] for r in report["counts"] if not r["resembles"]] == [party]
+    assert party in report["because"]

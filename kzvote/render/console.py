@@ -653,6 +653,20 @@ def calibration_renderable(data: dict[str, Any]) -> Group:
                     f"{row['sims']} injected twins flagged."
                 )
         parts.append(line)
+    fid = data.get("fidelity")
+    if fid:
+        parts.append(
+            Text(
+                (
+                    "Twins resemble the file: yes, "
+                    if fid["resembles"]
+                    else "Twins resemble the file: NO, "
+                )
+                + escape(fid["because"])
+                + ".",
+                style="" if fid["resembles"] else "bold yellow",
+            )
+        )
     check = data.get("range_check")
     if check and check["checked"]:
         outside = check["outside"]
