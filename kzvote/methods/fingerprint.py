@@ -648,7 +648,7 @@ def klimek_stations(table: StationTable, leader: str, options: dict | None = Non
     exclusion counts. Observed fractions are kept off 0 and 1 by half a vote (the
     model works on the logit scale)."""
     from kzvote.methods.klimek import Stations
-    from kzvote.methods.klimek_fit import choose_groups
+    from kzvote.methods.klimek_fit import best_grouping, group_candidates
 
     ctx = Context(leader, "national", np.random.default_rng(0), options=options or {})
     ok, turnout, share, region, reasons, _, _ = _fit_points(table, ctx)
@@ -656,18 +656,21 @@ def klimek_stations(table: StationTable, leader: str, options: dict | None = Non
     s_num, s_den, _, _ = leader_share_parts(table, leader)
     n_reg, n_bal = t_den[ok].astype(float), np.maximum(s_den[ok], 1).astype(float)
     district = table.ids["district"].to_numpy()[ok]
-    groups, names, kind = choose_groups(region, district)
     q = _invalid_per_registered(table, ok, t_den)
-    st = Stations(
-        turnout=np.clip(turnout, 0.5 / n_reg, 1 - 0.5 / n_reg),
-        share=np.clip(share, 0.5 / n_bal, 1 - 0.5 / n_bal),
-        registered=n_reg,
-        ballots=n_bal,
-        group=groups,
-        names=names,
-        invalid=np.zeros(len(n_reg)) if q is None else q,
-        kind=kind,
-    )
+    candidates = [
+        Stations(
+            turnout=np.clip(turnout, 0.5 / n_reg, 1 - 0.5 / n_reg),
+            share=np.clip(share, 0.5 / n_bal, 1 - 0.5 / n_bal),
+            registered=n_reg,
+            ballots=n_bal,
+            group=groups,
+            names=names,
+            invalid=np.zeros(len(n_reg)) if q is None else q,
+            kind=kind,
+        )
+        for groups, names, kind in group_candidates(region, district)
+    ]
+    st = best_grouping(candidates)
     return st, ok, reasons
 
 

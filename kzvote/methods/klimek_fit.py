@@ -44,8 +44,11 @@ BOUNDS = {
 FRAUD = ("f_incremental", "f_extreme", "theta", "alpha")
 
 
-def choose_groups(region: np.ndarray, district: np.ndarray) -> tuple[np.ndarray, tuple, str]:
-    """Group codes per station, their names, and what they are (region/district/latent)."""
+def group_candidates(region: np.ndarray, district: np.ndarray) -> list[tuple]:
+    """The groupings the honest part may use: regions, districts (within regions), each
+    when at least ``MIN_GROUPS`` of its groups hold ``GROUP_MIN`` stations; the latent
+    classes when neither does. Each as (codes per station, names, kind)."""
+    out = []
     for values, kind in ((region, "region"), (district, "district")):
         if values is None:
             continue
@@ -58,8 +61,31 @@ def choose_groups(region: np.ndarray, district: np.ndarray) -> tuple[np.ndarray,
         named = np.array([bool(n.strip(" /")) for n in names])
         sizes = np.bincount(codes, minlength=len(names))
         if ((sizes >= GROUP_MIN) & named).sum() >= MIN_GROUPS:
-            return codes.astype(np.int64), tuple(str(n) for n in names), kind
-    return np.full(len(region), -1, dtype=np.int64), (), "latent"
+            out.append((codes.astype(np.int64), tuple(str(n) for n in names), kind))
+    if not out:
+        out.append((np.full(len(region), -1, dtype=np.int64), (), "latent"))
+    return out
+
+
+def choose_groups(region: np.ndarray, district: np.ndarray) -> tuple[np.ndarray, tuple, str]:
+    """The first grouping of :func:`group_candidates` (regions before districts)."""
+    return group_candidates(region, district)[0]
+
+
+def best_grouping(candidates: list[Stations]) -> Stations:
+    """Of the same stations grouped in several ways, the one whose honest-only fit has
+    the lowest BIC (5 parameters per group; the shrinkage makes that an upper bound
+    for small groups). Poland 2020: districts (powiats), whose blobs see the
+    town-country split that one blob per voivodeship cannot."""
+    if len(candidates) == 1:
+        return candidates[0]
+    best, best_bic = None, np.inf
+    for st in candidates:
+        fair = fit(st, fair=True)
+        bic = -2 * fair.loglik + 5 * len(st.names) * np.log(st.n)
+        if bic < best_bic:
+            best, best_bic = st, bic
+    return best
 
 
 @dataclass
