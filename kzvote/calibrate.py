@@ -102,10 +102,8 @@ def fit_fair_model(table: StationTable, leader: str) -> FairModel:
         m = np.maximum(m, 1e-4)
         m = m / m.sum()
         v = np.maximum(valid[mask], 1)[:, None]
-        half = 0.5 / v
-        ls = np.log(np.clip(share[mask], half, 1 - half)) - np.log1p(
-            -np.clip(share[mask], half, 1 - half)
-        )
+        kept = np.clip(share[mask], 0.5 / v, 1 - 0.5 / v)  # half a vote off 0 and 1
+        ls = np.log(kept) - np.log1p(-kept)
         c = np.median(ls, axis=0)
         mad = 1.4826 * np.median(np.abs(ls - c), axis=0)
         p = np.clip(1 / (1 + np.exp(-c)), 1e-4, 1 - 1e-4)

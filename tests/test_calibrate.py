@@ -322,3 +322,14 @@ def test_twins_give_each_party_its_own_spread_and_resemble_a_clean_file():
     assert not report["resembles"]
     assert [r["count"] for r in report["counts"] if not r["resembles"]] == [party]
     assert party in report["because"]
+
+
+def test_ks_distance_against_scipy():
+    from scipy.stats import ks_2samp
+
+    from kzvote.calibrate import _ks_distance
+
+    rng = np.random.default_rng(3)
+    a = rng.poisson(40, 500).astype(float)  # ties, as station counts have
+    b = rng.poisson(42, 1500).astype(float)
+    assert _ks_distance(a, b) == pytest.approx(ks_2samp(a, b).statistic, abs=1e-12)

@@ -652,8 +652,8 @@ def klimek_stations(table: StationTable, leader: str, options: dict | None = Non
 
     ctx = Context(leader, "national", np.random.default_rng(0), options=options or {})
     ok, turnout, share, region, reasons, _, _ = _fit_points(table, ctx)
-    t_num, t_den, _, _ = turnout_parts(table)
-    s_num, s_den, _, _ = leader_share_parts(table, leader)
+    _, t_den, _, _ = turnout_parts(table)
+    _, s_den, _, _ = leader_share_parts(table, leader)
     n_reg, n_bal = t_den[ok].astype(float), np.maximum(s_den[ok], 1).astype(float)
     district = table.ids["district"].to_numpy()[ok]
     q = _invalid_per_registered(table, ok, t_den)

@@ -84,9 +84,6 @@ class Blobs:
     def take(self, idx: np.ndarray) -> Blobs:
         return Blobs(self.a[idx], self.s[idx], self.b[idx], self.r[idx], self.rho[idx])
 
-    def as_lists(self) -> dict:
-        return {k: [float(v) for v in getattr(self, k)] for k in ("a", "s", "b", "r", "rho")}
-
 
 def _ndtr(x):
     from scipy.special import ndtr

@@ -21,7 +21,7 @@ Nothing here prints.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -97,7 +97,6 @@ class Fit:
     fair: bool
     iterations: int = 0
     converged: bool = True
-    station_loglik: np.ndarray = field(default=None, repr=False)
 
     @property
     def k(self) -> int:
@@ -390,21 +389,12 @@ def _fraud_step(st, blobs, layout, log_class, p: dict, maxiter: int) -> dict:
     return _unpack(result.x)
 
 
-def loglik(st: Stations, fit_: Fit) -> tuple[float, np.ndarray]:
+def loglik(st: Stations, fit_: Fit) -> float:
     layout = _Layout(st, fit_.k)
     log_class = _log_class(fit_.class_weights, layout)
     lh, li, le, _ = _component_logs(st, fit_.blobs, layout, fit_.params, fit_.fair, False)
     station, _ = _mixture(lh, li, le, fit_.params, log_class, fit_.fair)
-    return float(station.sum()), station
-
-
-def responsibilities(st: Stations, fit_: Fit) -> np.ndarray:
-    """Per station the posterior of (honest, incremental, extreme) (stations x 3)."""
-    layout = _Layout(st, fit_.k)
-    log_class = _log_class(fit_.class_weights, layout)
-    lh, li, le, _ = _component_logs(st, fit_.blobs, layout, fit_.params, fit_.fair, False)
-    _, resp = _mixture(lh, li, le, fit_.params, log_class, fit_.fair)
-    return resp.sum(axis=0)
+    return float(station.sum())
 
 
 def _log_class(weights, layout: _Layout) -> np.ndarray:
@@ -414,6 +404,7 @@ def _log_class(weights, layout: _Layout) -> np.ndarray:
 
 
 START = {"f_incremental": 0.05, "f_extreme": 0.005, "theta": 0.15, "alpha": 2.0}
+NO_FRAUD = {"f_incremental": 0.0, "f_extreme": 0.0, "theta": START["theta"], "alpha": 2.0}
 START_LOW = {"f_incremental": 0.3, "f_extreme": 0.01, "theta": 0.2, "alpha": 2.0}
 
 
@@ -435,7 +426,7 @@ def fit(
         blobs, weights = initial_blobs(st, k_latent, low)
         p = dict(START_LOW if low else START)
     if fair:
-        p = {"f_incremental": 0.0, "f_extreme": 0.0, "theta": START["theta"], "alpha": 2.0}
+        p = dict(NO_FRAUD)
     k = len(blobs.a)
     layout = _Layout(st, k)
     previous = -np.inf
@@ -456,7 +447,8 @@ def fit(
         if weights is not None:
             weights = resp.sum(axis=(1, 2)) / st.n
     result = Fit(dict(p), blobs, weights, current, fair, iterations=it, converged=converged)
-    result.loglik, result.station_loglik = loglik(st, result)
+    if not converged:  # the blobs moved after the last evaluation
+        result.loglik = loglik(st, result)
     return result
 
 
@@ -489,14 +481,12 @@ def fit_pair(st: Stations) -> tuple[Fit, Fit]:
 def _at_least(fraud: Fit, fair: Fit) -> Fit:
     if fraud.loglik >= fair.loglik:
         return fraud
-    p = {"f_incremental": 0.0, "f_extreme": 0.0, "theta": START["theta"], "alpha": 2.0}
     return Fit(
-        p,
+        dict(NO_FRAUD),
         fair.blobs,
         fair.class_weights,
         fair.loglik,
         False,
         fair.iterations,
         fair.converged,
-        fair.station_loglik,
     )
