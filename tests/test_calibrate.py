@@ -12,13 +12,14 @@ from conftest import SAMPLES
 from scipy.stats import binomtest
 from typer.testing import CliRunner
 
-from kzvote.calibrate import _summarise, draw_twin, empirical_pvalues, fit_fair_model
+from kzvote.calibrate import _summarise
 from kzvote.calibrate import calibrate as run_calibrate
 from kzvote.cli import app
 from kzvote.model import StatResult
 from kzvote.reading import load_stations, table_from_frame
 from kzvote.render.jsonout import serialize
-from kzvote.suite import Params
+from kzvote.suite import Params, empirical_pvalues
+from kzvote.twins import draw_twin, fit_fair_model
 
 
 def calibrate(*args, **kwargs):
@@ -296,7 +297,7 @@ def test_twins_give_each_party_its_own_spread_and_resemble_a_clean_file():
     """Fidelity check: the clean control's twins match its count distributions; a file
     with one party zeroed at half the stations (and doubled at the rest), which no
     logit-normal twin reproduces, is named."""
-    from kzvote.calibrate import fidelity
+    from kzvote.twins import fidelity
 
     table = load_stations(CLEAN)
     model = fit_fair_model(table, table.leader())
@@ -327,7 +328,7 @@ def test_twins_give_each_party_its_own_spread_and_resemble_a_clean_file():
 def test_ks_distance_against_scipy():
     from scipy.stats import ks_2samp
 
-    from kzvote.calibrate import _ks_distance
+    from kzvote.twins import _ks_distance
 
     rng = np.random.default_rng(3)
     a = rng.poisson(40, 500).astype(float)  # ties, as station counts have
