@@ -254,16 +254,6 @@ def table_from_frame(
 ) -> StationTable:
     """A :class:`StationTable` from an in-memory frame, through the same detection and
     checks as a file (used for simulations, which need no CSV round trip)."""
-    text = frame.astype(object).where(frame.notna(), "").astype(str)
-    raw = RawTable(
-        path=name,
-        frame=text.reset_index(drop=True),
-        lines=np.arange(2, len(frame) + 2),
-        encoding="memory",
-        delimiter=None,
-        compression=None,
-        notes=["in-memory table"],
-    )
     frame = frame.reset_index(drop=True)
     # integer columns (simulations, twins) are parsed as they are, not from their text
     integer = {
@@ -271,6 +261,24 @@ def table_from_frame(
         for c in frame.columns
         if frame[c].dtype.kind in "iu" and not frame[c].isna().any()
     }
+    # the other columns become text, as a file's would be; integer columns stay numbers
+    # (no string round trip: a twin of Russia 2011 spent 0.3 s on it)
+    text = pd.DataFrame(
+        {
+            c: frame[c] if c in integer else frame[c].astype(object).where(frame[c].notna(), "")
+            for c in frame.columns
+        }
+    )
+    text = text.astype({c: str for c in frame.columns if c not in integer})
+    raw = RawTable(
+        path=name,
+        frame=text,
+        lines=np.arange(2, len(frame) + 2),
+        encoding="memory",
+        delimiter=None,
+        compression=None,
+        notes=["in-memory table"],
+    )
     profiles = {
         c: ColumnProfile(numeric=True, median=float(frame[c].median()))
         if c in integer
