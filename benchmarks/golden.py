@@ -40,6 +40,7 @@ def summarise(path: Path, by_region: bool) -> dict:
 
     report = analyze(load_stations(str(path)), Params(by_region=by_region))
     return {
+        "libraries": libraries(),
         "stations_listed": len(report.stations),
         "results": [
             {"id": f"{r.test}|{r.subject}|{r.scope}", "verdict": r.verdict}
@@ -47,6 +48,19 @@ def summarise(path: Path, by_region: bool) -> dict:
             for r in report.results
         ],
     }
+
+
+def libraries() -> dict[str, str]:
+    """The numeric libraries' versions: the fingerprint's multi-start fit follows
+    floating-point noise, so another numpy/scipy build can move it (measured on
+    2026-12-02: numpy 2.4.6 / scipy 1.17.1 against the golden files of the session
+    before moved the sample's national LR by 5e-5 and one region's LR from 0.002 to
+    4.2, no verdict changed)."""
+    import numpy
+    import pandas
+    import scipy
+
+    return {"numpy": numpy.__version__, "scipy": scipy.__version__, "pandas": pandas.__version__}
 
 
 def difference(a, b) -> float:
@@ -76,6 +90,8 @@ def main() -> None:
             print(f"{name}: no golden file (run with --write)")
             continue
         old = json.loads(target.read_text(encoding="utf-8"))
+        if old.get("libraries") != now["libraries"]:
+            print(f"{name}: golden written with {old.get('libraries')}, now {now['libraries']}")
         before = {r["id"]: r for r in old["results"]}
         worst, where, verdicts = 0.0, "", []
         for r in now["results"]:
