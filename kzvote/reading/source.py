@@ -572,7 +572,14 @@ def _record_lines(text: str, delimiter: str, frame: pd.DataFrame) -> np.ndarray:
 def _drop_blank(frame: pd.DataFrame, lines: np.ndarray) -> tuple[pd.DataFrame, np.ndarray]:
     if frame.empty:
         return frame, lines
-    blank = (frame == "").all(axis=1).to_numpy()
+    # column by column, over the rows still blank (usually none after the first column)
+    rows = np.arange(len(frame))
+    for column in range(frame.shape[1]):
+        rows = rows[frame.iloc[rows, column].to_numpy() == ""]
+        if not len(rows):
+            break
+    blank = np.zeros(len(frame), dtype=bool)
+    blank[rows] = True
     if blank.any():
         frame = frame[~blank].reset_index(drop=True)
         lines = lines[~blank]

@@ -339,8 +339,13 @@ def _duplicates(ids, counts, votes, empty_id, mark, bad, flags, findings, lines,
     aggregate rows often have none)."""
     n = len(ids)
     station_id = ids["station_id"].to_numpy()
-    key = ids["region"] + "\x1f" + ids["district"] + "\x1f" + ids["station_id"]
-    key = key.where(~empty_id, key + "\x1e" + pd.Series(np.arange(n)).astype(str))
+    # one integer per (region, district, station number): factorised codes combined in
+    # two steps (each below n, so the products stay far inside int64); string keys
+    # cost 0.2 s on Russia 2011
+    codes = [pd.factorize(ids[c])[0].astype(np.int64) for c in ("region", "district", "station_id")]
+    pair = pd.factorize(codes[0] * (codes[1].max() + 1) + codes[1])[0].astype(np.int64)
+    key = pd.Series(pair * (codes[2].max() + 1) + codes[2])
+    key = key.where(~np.asarray(empty_id), -1 - pd.Series(np.arange(n)))  # never duplicates
     dup_any = key.duplicated(keep=False).to_numpy()
     if not dup_any.any():
         return
