@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections import defaultdict
 
 import numpy as np
+import pandas as pd
 import pytest
 from conftest import realdata
 from scipy.stats import binom, chisquare
@@ -185,3 +186,33 @@ def test_poland_has_no_digit_anomaly(round_):
     table = load_stations(str(path), overrides=parse_map_options([], "poland-pkw"))
     report = analyze(table, Params(tests=("digits",)))
     assert not [(r.test, r.subject) for r in report.results if r.verdict == "anomaly"]
+
+
+def test_each_digit_test_has_its_own_minimum_of_counts():
+    """A candidate with 120 counts >= 100: the second-digit, last-two and 0/5 tests run
+    (their thresholds are 100, 50, 50); the last-digit test, which rejected clean
+    elections in 9-40% below 200 counts, is inconclusive and says why."""
+    from kzvote.methods.digits import MIN_COUNTS
+
+    rng = np.random.default_rng(4)
+    n = 400
+    valid = rng.integers(600, 1200, n)
+    small = np.where(np.arange(n) < 120, rng.integers(100, 400, n), rng.integers(0, 60, n))
+    big = valid - small
+    frame = pd.DataFrame(
+        {
+            "station_id": [f"S{i}" for i in range(n)],
+            "registered": valid + 500,
+            "ballots_cast": valid,
+            "valid": valid,
+            "Big": big,
+            "Small": small,
+        }
+    )
+    results = {r.test: r for r in run(table_from_frame(frame)) if r.subject == "Small"}
+    assert MIN_COUNTS["second_digit"] <= 120 < MIN_COUNTS["last_digit"]
+    assert results["last_digit"].verdict == "inconclusive"
+    assert "needs at least 200" in " ".join(results["last_digit"].warnings)
+    for test in ("second_digit", "last_two_digits", "zero_five"):
+        assert results[test].p_value is not None, test
+        assert results[test].n == 120
