@@ -5,12 +5,12 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import pytest
+
 # one BLAS thread per test process, as the CLI runs (kzvote.cli.SINGLE_THREADED_BLAS):
 # with -n 2, each worker's extra OpenBLAS threads only competed for the two cores
 for _name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_name, "1")
-
-import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = ROOT / "sample_data"
