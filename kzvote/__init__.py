@@ -4,3 +4,9 @@ __version__ = "0.1.0"
 
 #: Version of the JSON report layout; bumped on any renamed or removed key.
 SCHEMA_VERSION = "1.1"  # 1.1: analyze adds stations, stations_summary
+
+#: The environment variables that set the BLAS thread count; kzvote sets each to 1
+#: unless the user did (see kzvote.cli.main): its matrices are small, and OpenBLAS's
+#: extra threads only spun, doubling a fit's CPU time and making ``calibrate --jobs 2``
+#: 2.6x slower (sample national file, 20 twins: 134 s with them, 51 s without).
+BLAS_THREAD_VARIABLES = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")

@@ -83,7 +83,8 @@ def _single_threaded_blas():
     with OpenBLAS's default threads, two workers on two cores ran 2.6 times slower."""
     import os
 
-    names = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
+    from kzvote import BLAS_THREAD_VARIABLES as names
+
     saved = {name: os.environ.get(name) for name in names}
     for name in names:
         os.environ.setdefault(name, "1")

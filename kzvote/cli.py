@@ -1272,19 +1272,14 @@ def crosscheck(
         raise typer.Exit(1)
 
 
-#: BLAS threads: kzvote's matrices are small, and OpenBLAS's extra threads only spin.
-#: On the national sample they doubled the CPU time of a fit at the same wall time, and
-#: halved the throughput of ``calibrate --jobs 2`` (20 twins: 134 s, one thread: 51 s).
-#: A user's own setting wins.
-SINGLE_THREADED_BLAS = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
-
-
 def main() -> None:
     import os
     import warnings
 
-    for name, value in SINGLE_THREADED_BLAS.items():
-        os.environ.setdefault(name, value)  # before numpy is first imported
+    from kzvote import BLAS_THREAD_VARIABLES
+
+    for name in BLAS_THREAD_VARIABLES:
+        os.environ.setdefault(name, "1")  # before numpy is first imported
 
     # numeric corner cases (empty slices, overflow in a far tail) are handled where they
     # matter and explained in each result's warnings; numpy's own notes are noise here

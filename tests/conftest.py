@@ -7,9 +7,11 @@ from pathlib import Path
 
 import pytest
 
-# one BLAS thread per test process, as the CLI runs (kzvote.cli.SINGLE_THREADED_BLAS):
-# with -n 2, each worker's extra OpenBLAS threads only competed for the two cores
-for _name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+from kzvote import BLAS_THREAD_VARIABLES
+
+# one BLAS thread per test process, as the CLI runs: with -n 2, each worker's extra
+# OpenBLAS threads only competed for the two cores
+for _name in BLAS_THREAD_VARIABLES:
     os.environ.setdefault(_name, "1")
 
 ROOT = Path(__file__).resolve().parent.parent

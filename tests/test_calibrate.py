@@ -334,3 +334,20 @@ def test_ks_distance_against_scipy():
     a = rng.poisson(40, 500).astype(float)  # ties, as station counts have
     b = rng.poisson(42, 1500).astype(float)
     assert _ks_distance(a, b) == pytest.approx(ks_2samp(a, b).statistic, abs=1e-12)
+
+
+def test_workers_get_one_blas_thread_and_the_environment_is_restored(monkeypatch):
+    """calibrate's pool starts under one BLAS thread per worker (OpenBLAS's own threads
+    made --jobs 2 2.6x slower); the parent's environment is left as it was, and a
+    user's own setting wins."""
+    import os
+
+    from kzvote.calibrate import _single_threaded_blas
+
+    monkeypatch.delenv("OPENBLAS_NUM_THREADS", raising=False)
+    monkeypatch.setenv("MKL_NUM_THREADS", "3")
+    with _single_threaded_blas():
+        assert os.environ["OPENBLAS_NUM_THREADS"] == "1"
+        assert os.environ["MKL_NUM_THREADS"] == "3"
+    assert "OPENBLAS_NUM_THREADS" not in os.environ
+    assert os.environ["MKL_NUM_THREADS"] == "3"
