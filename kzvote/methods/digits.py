@@ -321,23 +321,6 @@ def digit_tests(table: StationTable, ctx: Context) -> list[StatResult]:
             excluded[f"count_below_{min_count}"] = below
         own = MIN_COUNTS if s < k else dict.fromkeys(TESTS, MIN_COUNTS_POOLED)
         needed = {t: int(ctx.options.get("digit_min_counts", own[t])) for t in TESTS}
-        few = [t for t in TESTS if n_counts < needed[t]]
-        too_few = {
-            test: inconclusive(
-                test,
-                subject,
-                ctx.scope,
-                n_counts,
-                f"only {n_counts} counts >= {min_count}; this test needs at least "
-                f"{needed[test]} (below that its false-positive rate on clean elections "
-                "was not near alpha)",
-                excluded=excluded,
-            )
-            for test in few
-        }
-        if len(few) == len(TESTS):
-            out.extend(too_few[test] for test in TESTS)
-            continue
         common = {
             "subject": subject,
             "scope": ctx.scope,
@@ -345,16 +328,22 @@ def digit_tests(table: StationTable, ctx: Context) -> list[StatResult]:
             "n_excluded": excluded_total(excluded),
             "excluded": excluded,
         }
-        parts = {name: _group_parts(moments[name], s, k) for name in LABELS}
-        runners = {
-            "last_digit": (_last_digit, "last"),
-            "last_two_digits": (_last_two, "two"),
-            "second_digit": (_second, "second"),
-            "zero_five": (_zero_five, "zero_five"),
-        }
+        parts = None
         for test in TESTS:
-            func, part = runners[test]
-            out.append(too_few[test] if test in few else func(*parts[part], min_count, common))
+            if n_counts < needed[test]:
+                reason = (
+                    f"only {n_counts} counts >= {min_count}; this test needs at least "
+                    f"{needed[test]} (below that its false-positive rate on clean elections "
+                    "was not near alpha)"
+                )
+                out.append(
+                    inconclusive(test, subject, ctx.scope, n_counts, reason, excluded=excluded)
+                )
+                continue
+            if parts is None:  # only when some test runs on this subject
+                parts = {name: _group_parts(moments[name], s, k) for name in LABELS}
+            func, part = _RUNNERS[test]
+            out.append(func(*parts[part], min_count, common))
     out = _combine_pooled(out)
     out.extend(_leader_percent_zero_five(table, ctx))
     return out
@@ -575,3 +564,12 @@ def _leader_percent_zero_five(table: StationTable, ctx: Context) -> list[StatRes
             excluded=reasons,
         )
     ]
+
+
+#: each digit test's function and the kernel moments it reads (see LABELS)
+_RUNNERS = {
+    "last_digit": (_last_digit, "last"),
+    "last_two_digits": (_last_two, "two"),
+    "second_digit": (_second, "second"),
+    "zero_five": (_zero_five, "zero_five"),
+}

@@ -265,11 +265,12 @@ def table_from_frame(
     # (no string round trip: a twin of Russia 2011 spent 0.3 s on it)
     text = pd.DataFrame(
         {
-            c: frame[c] if c in integer else frame[c].astype(object).where(frame[c].notna(), "")
+            c: frame[c]
+            if c in integer
+            else frame[c].astype(object).where(frame[c].notna(), "").astype(str)
             for c in frame.columns
         }
     )
-    text = text.astype({c: str for c in frame.columns if c not in integer})
     raw = RawTable(
         path=name,
         frame=text,
