@@ -161,3 +161,32 @@ def test_extreme_stuffing_recovered_on_the_independent_generator():
     _, fraud = KF.fit_pair(_stations(frame))
     assert fraud.params["f_extreme"] == pytest.approx(0.03, abs=0.008)
     assert fraud.params["f_incremental"] < 0.05
+
+
+@pytest.mark.skipif(not K._kernel_available(), reason="numba is not installed")
+@pytest.mark.parametrize("theta", [0.05, 0.3, None])
+def test_compiled_kernel_equals_the_numpy_version(theta, monkeypatch):
+    """The numba kernel (kzvote.methods.klimek_kernel) against the numpy reference: the
+    same log densities, derivatives and moments wherever the density is positive (where
+    it is nil, the derivatives and moments are nil in the kernel, undefined in numpy)."""
+    rng = np.random.default_rng(4)
+    m = 4000
+    t = np.concatenate([rng.uniform(0.2, 0.95, m - 400), rng.uniform(0.95, 0.9999, 400)])
+    v = np.concatenate([rng.uniform(0.05, 0.9, m - 400), rng.uniform(0.9, 0.9999, 400)])
+    blob = K.Blobs(
+        rng.normal(0.2, 0.4, m), rng.uniform(0.05, 0.5, m), rng.normal(-0.2, 0.5, m),
+        rng.uniform(0.05, 0.5, m), rng.uniform(-0.5, 0.5, m),
+    )  # fmt: skip
+    n_reg, n_bal = rng.uniform(150, 3000, m), rng.uniform(80, 1500, m)
+    q = rng.uniform(0, 0.03, m)
+    for kw in ({}, {"gradient": True}, {"moments": True}):
+        monkeypatch.setattr(K, "_USE_KERNEL", True)
+        fast = np.atleast_2d(
+            np.array(K.fraud_logpdf(t, v, blob, n_reg, n_bal, theta, 2.4, q, **kw))
+        )
+        monkeypatch.setattr(K, "_USE_KERNEL", False)
+        ref = np.atleast_2d(np.array(K.fraud_logpdf(t, v, blob, n_reg, n_bal, theta, 2.4, q, **kw)))
+        positive = np.isfinite(ref[0])
+        assert (np.isfinite(fast[0]) == positive).all()
+        assert positive.mean() > 0.3
+        assert np.allclose(fast[:, positive], ref[:, positive], rtol=1e-9, atol=1e-9)

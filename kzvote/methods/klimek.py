@@ -148,6 +148,17 @@ HIGH_TURNOUT = 0.95
 _GL_FINE = _gauss_legendre(NODES_FINE)
 
 
+def _kernel_available() -> bool:
+    from kzvote.methods import klimek_kernel
+
+    return klimek_kernel.available()
+
+
+#: the compiled kernel (:mod:`kzvote.methods.klimek_kernel`) when numba is installed;
+#: tests switch it off to compare with the numpy version
+_USE_KERNEL = _kernel_available()
+
+
 def _size_logpdf(x, theta):
     """log density of the fraud size: ``theta`` None is the extreme component."""
     if theta is None:
@@ -178,6 +189,19 @@ def fraud_logpdf(
     mode = "moments" if moments else ("gradient" if gradient else "value")
     t = np.asarray(t, dtype=float)
     invalid = np.broadcast_to(np.asarray(invalid, dtype=float), t.shape)
+    if _USE_KERNEL:
+        from kzvote.methods import klimek_kernel as K
+
+        code = {"value": K.VALUE, "gradient": K.GRADIENT, "moments": K.MOMENTS}[mode]
+        out = K.fraud_density(
+            t, v, blob, registered, ballots, theta, alpha, invalid, code, _GL, _GL_FINE,
+            HIGH_TURNOUT,
+        )  # fmt: skip
+        if mode == "value":
+            return out[:, 0]
+        if mode == "gradient":
+            return out[:, 0], out[:, 1], out[:, 2]
+        return tuple(out[:, c] for c in range(6))
     high = t >= HIGH_TURNOUT
     if not high.any():
         return _fraud(t, v, blob, registered, ballots, theta, alpha, invalid, mode, _GL)

@@ -1,0 +1,82 @@
+"""The null distribution of the regional Klimek model's likelihood ratio.
+
+On clean elections from the independent generator (``second_generator.py``) of varied
+size (1,000-10,000 stations) and number of regions (5-30), fits the honest-only and the
+full model (:func:`kzvote.methods.klimek_fit.fit_pair`) and prints the quantiles of the
+likelihood ratio 2 (l_fraud - l_fair), and how often it exceeds the 95% points of the
+references a test could use, with a 95% Clopper-Pearson interval.
+
+    python benchmarks/klimek_null.py [--elections 80] [--jobs 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+
+def one(seed: int):
+    from second_generator import election
+
+    from kzvote.methods import klimek_fit as KF
+    from kzvote.methods.fingerprint import klimek_stations
+    from kzvote.reading import table_from_frame
+
+    rng = np.random.default_rng(10_000 + seed)
+    stations = int(rng.integers(1_000, 10_001))
+    regions = int(rng.integers(5, 31))
+    frame, _ = election(stations, regions, seed=seed)
+    table = table_from_frame(frame)
+    st = klimek_stations(table, table.leader())[0]
+    start = time.perf_counter()
+    fair, fraud = KF.fit_pair(st)
+    seconds = time.perf_counter() - start
+    lr = max(2 * (fraud.loglik - fair.loglik), 0.0)
+    return seed, stations, regions, lr, fraud.params, seconds
+
+
+def main() -> None:
+    from scipy.stats import beta, chi2
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--elections", type=int, default=80)
+    parser.add_argument("--jobs", type=int, default=2)
+    args = parser.parse_args()
+    with ProcessPoolExecutor(args.jobs) as pool:
+        rows = list(pool.map(one, range(args.elections)))
+    lr = np.array([r[3] for r in rows])
+    n = len(lr)
+    print(f"{n} clean elections (second generator), LR = 2 (l_fraud - l_fair)")
+    for r in rows:
+        fi, fe = r[4]["f_incremental"], r[4]["f_extreme"]
+        print(
+            f"  seed {r[0]:3d}: {r[1]:6d} stations, {r[2]:2d} regions, LR {r[3]:8.3f}, "
+            f"f_i {fi:.4f}, f_e {fe:.5f}, {r[5]:.1f} s"
+        )
+    qs = np.quantile(lr, [0.5, 0.9, 0.95, 0.99])
+    print("quantiles 50/90/95/99%: " + ", ".join(f"{q:.2f}" for q in qs))
+    for label, cut in (
+        ("chi2(1)", chi2.ppf(0.95, 1)),
+        ("chi2(2)", chi2.ppf(0.95, 2)),
+        ("chi2(3)", chi2.ppf(0.95, 3)),
+        ("chi2(4)", chi2.ppf(0.95, 4)),
+    ):
+        k = int((lr > cut).sum())
+        lo = beta.ppf(0.025, k, n - k + 1) if k else 0.0
+        hi = beta.ppf(0.975, k + 1, n - k) if k < n else 1.0
+        print(
+            f"  above the 95% point of {label} ({cut:.2f}): {k}/{n} = {k / n:.1%} "
+            f"[{lo:.1%}, {hi:.1%}]"
+        )
+    print(f"mean fit time {np.mean([r[5] for r in rows]):.1f} s")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,188 @@
+"""Compiled kernel of the stuffed stations' density (:func:`kzvote.methods.klimek._fraud`).
+
+The same quadrature as the numpy version, one station at a time in one loop: no
+(stations x nodes) temporaries, and the turnout part of each node computed once. The
+numpy version stays the reference; ``tests/test_klimek.py`` checks that both give the
+same values, derivatives and moments. Compiled by numba on first use and cached on
+disk; when numba cannot be imported, :mod:`kzvote.methods.klimek` uses the numpy
+version (same numbers, several times slower).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+try:  # pragma: no cover - exercised by whichever path the machine has
+    from numba import njit
+except ImportError:  # pragma: no cover
+    njit = None
+
+WINDOW_SD = 6.0
+EXTREME_SCALE = 0.075
+_LOG_SQRT_2PI = 0.5 * math.log(2 * math.pi)
+
+#: modes: 0 value, 1 value and derivatives in theta and alpha, 2 value and moments
+VALUE, GRADIENT, MOMENTS = 0, 1, 2
+
+
+def _kernel(
+    t, v, a, s, b, r, rho, registered, ballots, q, theta, alpha, mode, nodes, weights,
+    nodes_fine, weights_fine, high_turnout, out,
+):  # fmt: skip
+    """Fill ``out`` (stations x 6): log density, then (d theta, d alpha) or the five
+    posterior moments of the clean logit point. ``theta`` <= 0: the extreme part."""
+    n = t.shape[0]
+    extreme = theta <= 0.0
+    scale = EXTREME_SCALE if extreme else theta
+    kept = math.erf(1.0 / (scale * math.sqrt(2.0)))  # 2 ndtr(1/scale) - 1
+    size_const = math.log(2.0) - _LOG_SQRT_2PI - math.log(scale) - math.log(kept)
+    d_kept = -2.0 * math.exp(-0.5 / scale**2 - _LOG_SQRT_2PI) / scale**2
+    k_max = nodes_fine.shape[0]
+    log_f = np.empty(k_max)
+    lt_buf = np.empty(k_max)
+    lv_buf = np.empty(k_max)
+    da_buf = np.empty(k_max)
+    dt_buf = np.empty(k_max)
+    for i in range(n):
+        ti = min(max(t[i], 1e-9), 1.0 - 1e-9)
+        vi = v[i]
+        ai, bi = a[i], b[i]
+        pt = min(max(1.0 / (1.0 + math.exp(-ai)), 0.01), 0.99)
+        pv = min(max(1.0 / (1.0 + math.exp(-bi)), 0.01), 0.99)
+        sd_t = math.sqrt(s[i] ** 2 + 1.0 / (registered[i] * pt * (1.0 - pt)))
+        sd_v = math.sqrt(r[i] ** 2 + 1.0 / (ballots[i] * pv * (1.0 - pv)))
+        rr = rho[i] * s[i] * r[i] / (sd_t * sd_v)
+        one = 1.0 - rr * rr
+        const = -math.log(sd_t * sd_v) - 0.5 * math.log(one) - 2.0 * _LOG_SQRT_2PI
+        tau_hi = min(1.0 / (1.0 + math.exp(-(ai + WINDOW_SD * sd_t))), ti)
+        tau_lo = 1.0 / (1.0 + math.exp(-(ai - WINDOW_SD * sd_t)))
+        log_1t = math.log(1.0 - ti)
+        y_lo = math.log(max(1.0 - tau_hi, 1e-12)) - log_1t
+        y_hi = math.log(max(1.0 - tau_lo, 1e-12)) - log_1t
+        if extreme:
+            y_lo = max(y_lo, -math.log(min(1.0, 9.0 * EXTREME_SCALE)))
+        else:
+            x_max = min(9.0 * theta, 1.0)
+            y_hi = min(y_hi, -math.log(max(1.0 - x_max, 1e-12)))
+        width = max(y_hi - y_lo, 0.0)
+        if t[i] >= high_turnout:
+            nd, wt = nodes_fine, weights_fine
+        else:
+            nd, wt = nodes, weights
+        k = nd.shape[0]
+        qi = q[i]
+        peak = -math.inf
+        for j in range(k):
+            y = y_lo + width * nd[j]
+            keep = math.exp(-y)
+            x = 1.0 - keep
+            tau = 1.0 - (1.0 - ti) / keep
+            if x > 0.0:
+                log_x = math.log(x)
+                xa = math.exp(alpha * log_x)
+            else:
+                log_x = -math.inf
+                xa = 0.0
+            slope = tau * (1.0 - xa) / ti
+            offset = (x * (1.0 - tau) + xa * (tau - qi)) / ti
+            if not (slope > 0.0 and tau > 0.0):
+                log_f[j] = -math.inf
+                continue
+            nu = (vi - offset) / slope
+            if not (nu > 0.0 and nu < 1.0):
+                log_f[j] = -math.inf
+                continue
+            nu_in = min(max(nu, 1e-300), 1.0 - 1e-16)
+            log_tau = math.log(max(tau, 1e-300))
+            log_1tau = log_1t + y
+            log_nu = math.log(nu_in)
+            log_1nu = math.log1p(-nu_in)
+            zt = (log_tau - log_1tau - ai) / sd_t
+            zv = (log_nu - log_1nu - bi) / sd_v
+            dist = (1.0 - x) if extreme else x
+            value = (
+                (-0.5 / one) * (zt * zt - 2.0 * rr * zt * zv + zv * zv)
+                + const
+                - log_tau
+                - log_1tau
+                - log_nu
+                - log_1nu
+                + size_const
+                - 0.5 * (dist / scale) ** 2
+                - math.log(slope)
+            )
+            log_f[j] = value
+            if value > peak:
+                peak = value
+            if mode == MOMENTS:
+                lt_buf[j] = log_tau - log_1tau
+                lv_buf[j] = log_nu - log_1nu
+            elif mode == GRADIENT:
+                if extreme:
+                    dt_buf[j] = 0.0
+                else:
+                    dt_buf[j] = -1.0 / theta + x * x / theta**3 - d_kept / kept
+                d_xa = xa * log_x if x > 0.0 else 0.0
+                d_slope = -tau * d_xa / ti
+                d_offset = (tau - qi) * d_xa / ti
+                d_nu = (-d_offset - nu * d_slope) / slope
+                nn = nu_in * (1.0 - nu_in)
+                d_logphi = -(zv - rr * zt) / (one * sd_v * nn) - (1.0 - 2.0 * nu_in) / nn
+                da_buf[j] = d_logphi * d_nu - d_slope / slope
+        for c in range(6):
+            out[i, c] = 0.0
+        if peak == -math.inf:
+            out[i, 0] = -math.inf
+            continue
+        total = 0.0
+        for j in range(k):
+            if log_f[j] > -math.inf:
+                m = math.exp(log_f[j] - peak) * wt[j]
+                log_f[j] = m
+                total += m
+            else:
+                log_f[j] = 0.0
+        if total * width > 0.0:
+            out[i, 0] = math.log(total * width) + peak
+        else:
+            out[i, 0] = -math.inf
+            continue
+        if mode == VALUE:
+            continue
+        for j in range(k):
+            w = log_f[j] / total
+            if w == 0.0:
+                continue
+            if mode == MOMENTS:
+                lt, lv = lt_buf[j], lv_buf[j]
+                out[i, 1] += w * lt
+                out[i, 2] += w * lv
+                out[i, 3] += w * lt * lt
+                out[i, 4] += w * lv * lv
+                out[i, 5] += w * lt * lv
+            else:
+                out[i, 1] += w * dt_buf[j]
+                out[i, 2] += w * da_buf[j]
+
+
+_compiled = njit(cache=True, nogil=True)(_kernel) if njit is not None else None
+
+
+def available() -> bool:
+    return _compiled is not None
+
+
+def fraud_density(t, v, blob, registered, ballots, theta, alpha, invalid, mode, gl, gl_fine, high):
+    """Run the compiled kernel; returns the (stations x 6) array of :func:`_kernel`."""
+    n = len(t)
+    out = np.empty((n, 6))
+    f = lambda x: np.ascontiguousarray(x, dtype=np.float64)  # noqa: E731
+    _compiled(
+        f(t), f(v), f(blob.a), f(blob.s), f(blob.b), f(blob.r), f(blob.rho),
+        f(registered), f(ballots), f(np.broadcast_to(invalid, (n,))),
+        -1.0 if theta is None else float(theta), float(alpha), int(mode),
+        gl[0], gl[1], gl_fine[0], gl_fine[1], float(high), out,
+    )  # fmt: skip
+    return out
