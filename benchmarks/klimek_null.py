@@ -47,10 +47,11 @@ def main() -> None:
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--elections", type=int, default=80)
+    parser.add_argument("--first-seed", type=int, default=0)
     parser.add_argument("--jobs", type=int, default=2)
     args = parser.parse_args()
     with ProcessPoolExecutor(args.jobs) as pool:
-        rows = list(pool.map(one, range(args.elections)))
+        rows = list(pool.map(one, range(args.first_seed, args.first_seed + args.elections)))
     lr = np.array([r[3] for r in rows])
     n = len(lr)
     print(f"{n} clean elections (second generator), LR = 2 (l_fraud - l_fair)")

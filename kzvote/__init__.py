@@ -10,3 +10,8 @@ SCHEMA_VERSION = "1.1"  # 1.1: analyze adds stations, stations_summary
 #: extra threads only spun, doubling a fit's CPU time and making ``calibrate --jobs 2``
 #: 2.6x slower (sample national file, 20 twins: 134 s with them, 51 s without).
 BLAS_THREAD_VARIABLES = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
+
+#: Set to 1 in ``kzvote calibrate``'s worker processes and in the test suite, where
+#: the processes already fill the cores: the BLAS variables, and numba's thread count
+#: for the compiled Klimek kernel (which the CLI otherwise runs on every core).
+WORKER_THREAD_VARIABLES = BLAS_THREAD_VARIABLES + ("NUMBA_NUM_THREADS",)

@@ -83,7 +83,7 @@ def _single_threaded_blas():
     with OpenBLAS's default threads, two workers on two cores ran 2.6 times slower."""
     import os
 
-    from kzvote import BLAS_THREAD_VARIABLES as names
+    from kzvote import WORKER_THREAD_VARIABLES as names
 
     saved = {name: os.environ.get(name) for name in names}
     for name in names:

@@ -16,9 +16,9 @@ Rules (the README's "Stations behind the findings" repeats them):
     model's probability of that corner (3 when the model could not be fitted).
 ``stuffing_class``
     Only when the national fingerprint verdict is ``anomaly``: the fitted Klimek
-    model's posterior probability that the station's turnout-share cell came from the
+    model's posterior probability that the station's turnout and share came from the
     incremental or the extreme stuffing component, when it is at least
-    ``POSTERIOR_MIN`` and the cell is at least ``BAYES_FACTOR_MIN`` times likelier under
+    ``POSTERIOR_MIN`` and the point is at least ``BAYES_FACTOR_MIN`` times likelier under
     that component than under the honest one (so a component that has become a second
     honest blob classes nobody). Score: ``log10`` of the posterior odds (at most 5). The
     incremental class only when the fit misplaces at most 10% of stations
@@ -67,7 +67,7 @@ INTEGRITY_WARNING_SCORE = 2.0
 RULES = {
     "corner_95_95": "turnout >= 95% and leader share >= 95%",
     "stuffing_class": f"the fitted Klimek model puts the station in a stuffing component "
-    f"with posterior probability >= {POSTERIOR_MIN}, its cell >= {BAYES_FACTOR_MIN:g} times "
+    f"with posterior probability >= {POSTERIOR_MIN}, its point >= {BAYES_FACTOR_MIN:g} times "
     "likelier under stuffing than honest counting (only when the fingerprint verdict is "
     "anomaly)",
     "whole_percent_turnout": "turnout within 0.05 pp of a whole percent (only when the "
@@ -204,16 +204,23 @@ def _stuffing(table, leader, results, options, station, found: _Collector) -> No
     result = _national(results, "fingerprint", "leader")
     if result is None or result.verdict != "anomaly":
         return
-    posterior = stuffing_posterior(table, leader, result, options)
+    from kzvote.methods.fingerprint import station_posteriors
+
+    posterior = station_posteriors(table, leader, result, options)
     if posterior is None:
         return
-    p_inc, p_ext = posterior
-    classes = [("extreme", p_ext)]
+    p_inc, p_ext, bf_inc, bf_ext = posterior
+    classes = [("extreme", p_ext, bf_ext)]
     misplaced = result.details.get("misfit", {}).get("share_misplaced", 1.0)
     if misplaced <= MAX_MISFIT_FOR_INCREMENTAL:
-        classes.insert(0, ("incremental", p_inc))
-    for kind, post in classes:
-        hit = station & np.isfinite(post) & (post >= POSTERIOR_MIN)
+        classes.insert(0, ("incremental", p_inc, bf_inc))
+    for kind, post, log10_bf in classes:
+        hit = (
+            station
+            & np.isfinite(post)
+            & (post >= POSTERIOR_MIN)
+            & (log10_bf >= np.log10(BAYES_FACTOR_MIN))
+        )
         for i in np.flatnonzero(hit):
             odds = post[i] / max(1 - post[i], 1e-12)
             found.add(
@@ -222,45 +229,6 @@ def _stuffing(table, leader, results, options, station, found: _Collector) -> No
                 float(min(np.log10(odds), 5.0)),
                 f"{kind} stuffing class, posterior {post[i]:.2f}",
             )
-
-
-def stuffing_posterior(table, leader, result: StatResult, options) -> tuple | None:
-    """Per station: the fitted model's posterior of the incremental and extreme classes.
-
-    The class posterior of the station's turnout-share cell: each component's cell mass
-    times its weight, over the mixture's cell mass. Stations the fit left out are NaN.
-    """
-    from kzvote.methods.common import Context
-    from kzvote.methods.fingerprint import PARAMS, _point_mask, component_masses, histogram
-
-    d = result.details
-    params = {name: d[name] for name in PARAMS}
-    if params["f_incremental"] <= 0 and params["f_extreme"] <= 0:
-        return None
-    ctx = Context(leader, "national", np.random.default_rng(0), options=options or {})
-    mask, turnout, share, noise, spoiled = _point_mask(table, ctx)
-    hist = histogram(turnout, share)
-    hist.noise, hist.spoiled = noise, spoiled
-    clean, inc, ext = component_masses(hist, dict(params, _noise=noise, _spoiled=spoiled))
-    f_i, f_e = params["f_incremental"], params["f_extreme"]
-    mix = (1 - f_i - f_e) * clean + f_i * inc + f_e * ext
-    with np.errstate(invalid="ignore", divide="ignore"):
-        post_inc = np.where(mix > 0, f_i * inc / mix, 0.0)
-        post_ext = np.where(mix > 0, f_e * ext / mix, 0.0)
-        # a class counts only where its cell is at least BAYES_FACTOR_MIN times likelier
-        # under stuffing than under honest counting: with a small theta the incremental
-        # component is the honest blob again, and a large f_i would class every station
-        post_inc = np.where(inc >= BAYES_FACTOR_MIN * clean, post_inc, 0.0)
-        post_ext = np.where(ext >= BAYES_FACTOR_MIN * clean, post_ext, 0.0)
-    bins = int(round(np.sqrt(len(hist.counts))))
-    it = np.clip((turnout * bins).astype(int), 0, bins - 1)
-    iv = np.clip((share * bins).astype(int), 0, bins - 1)
-    cell = it * bins + iv
-    out_inc = np.full(table.n_stations, np.nan)
-    out_ext = np.full(table.n_stations, np.nan)
-    out_inc[mask] = post_inc[cell]
-    out_ext[mask] = post_ext[cell]
-    return out_inc, out_ext
 
 
 def _whole_percent(t_num, t_den, s_num, s_den, ok_t, ok_s, station, results, options, found):

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from kzvote import BLAS_THREAD_VARIABLES
+from kzvote import WORKER_THREAD_VARIABLES
 
 # one BLAS thread per test process, as the CLI runs: with -n 2, each worker's extra
-# OpenBLAS threads only competed for the two cores
-for _name in BLAS_THREAD_VARIABLES:
+# OpenBLAS (and numba) threads only competed for the two cores
+for _name in WORKER_THREAD_VARIABLES:
     os.environ.setdefault(_name, "1")
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -190,3 +190,40 @@ def test_compiled_kernel_equals_the_numpy_version(theta, monkeypatch):
         assert (np.isfinite(fast[0]) == positive).all()
         assert positive.mean() > 0.3
         assert np.allclose(fast[:, positive], ref[:, positive], rtol=1e-9, atol=1e-9)
+
+
+def test_corner_probability_against_scipy():
+    """The honest corner probability against scipy's bivariate normal CDF (upper
+    quadrant by inclusion-exclusion)."""
+    from scipy.stats import multivariate_normal, norm
+
+    rng = np.random.default_rng(8)
+    m = 12
+    blob = K.Blobs(
+        rng.normal(1.5, 1.0, m), rng.uniform(0.1, 0.6, m), rng.normal(1.5, 1.0, m),
+        rng.uniform(0.1, 0.6, m), rng.uniform(-0.8, 0.8, m),
+    )  # fmt: skip
+    n_reg, n_bal = rng.uniform(100, 2000, m), rng.uniform(80, 1500, m)
+    got = K.corner_probability(blob, n_reg, n_bal)
+    sd_t, sd_v = K.noise_sd(blob, n_reg, n_bal)
+    edge = np.log(0.95 / 0.05)
+    for i in range(m):
+        cov_tv = blob.rho[i] * blob.s[i] * blob.r[i]
+        cov = [[sd_t[i] ** 2, cov_tv], [cov_tv, sd_v[i] ** 2]]
+        mean = [blob.a[i], blob.b[i]]
+        both_below = multivariate_normal(mean, cov).cdf([edge, edge])
+        t_below = norm.cdf(edge, blob.a[i], sd_t[i])
+        v_below = norm.cdf(edge, blob.b[i], sd_v[i])
+        want = 1 - t_below - v_below + both_below
+        assert got[i] == pytest.approx(want, rel=1e-4, abs=1e-9)
+
+
+def test_honest_blobs_never_centre_in_the_corner():
+    stats = np.array(
+        [[4.0, 0.2, 3.0, 0.2, 0.1], [2.5, 0.2, 5.0, 0.2, 0.1], [4.0, 0.2, 1.0, 0.2, 0.0]]
+    )
+    blobs = KF._blobs_from(stats)
+    edge = np.log(0.9 / 0.1)
+    assert blobs.a[0] == pytest.approx(4.0) and blobs.b[0] == pytest.approx(edge)
+    assert blobs.a[1] == pytest.approx(edge) and blobs.b[1] == pytest.approx(5.0)
+    assert blobs.a[2] == 4.0 and blobs.b[2] == 1.0  # high turnout alone is not the corner

@@ -111,6 +111,27 @@ def noise_sd(blob: Blobs, registered, ballots):
     return sd_t, sd_v
 
 
+def corner_probability(blob: Blobs, registered, ballots, corner: float = 0.95) -> np.ndarray:
+    """P(turnout >= corner and share >= corner) for honest stations (``blob`` row per
+    station): the bivariate normal's upper quadrant in (logit turnout, logit share), by
+    32-node Gauss-Legendre over the turnout's upper tail (Z = -ndtri(P w), w uniform)
+    of the share's conditional tail."""
+    from scipy.special import ndtr, ndtri
+
+    sd_t, sd_v = noise_sd(blob, registered, ballots)
+    rho = blob.rho * blob.s * blob.r / (sd_t * sd_v)
+    edge = float(logit(corner))
+    z0 = (edge - blob.a) / sd_t
+    tail = ndtr(-z0)
+    nodes, weights = _gauss_legendre(32)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        z = -ndtri(tail[:, None] * nodes[None, :])
+        cond_sd = sd_v * np.sqrt(1 - rho**2)
+        h = (edge - blob.b[:, None] - (sd_v * rho)[:, None] * z) / cond_sd[:, None]
+        inner = (ndtr(-h) * weights[None, :]).sum(axis=1)
+    return np.where(tail > 0, tail * np.nan_to_num(inner), 0.0)
+
+
 def _log_jacobian(p):
     """log of d logit(p) / dp."""
     return -np.log(p) - np.log1p(-p)

@@ -58,7 +58,7 @@ def group_candidates(region: np.ndarray, district: np.ndarray) -> list[tuple]:
         names, codes = np.unique(key, return_inverse=True)
         if kind == "district" and region is not None:
             names = np.array([n.replace("\x1f", " / ") for n in names])
-        named = np.array([bool(n.strip(" /")) for n in names])
+        named = np.array([bool(n.strip(" /")) for n in names], dtype=bool)
         sizes = np.bincount(codes, minlength=len(names))
         if ((sizes >= GROUP_MIN) & named).sum() >= MIN_GROUPS:
             out.append((codes.astype(np.int64), tuple(str(n) for n in names), kind))
@@ -166,9 +166,21 @@ def _shrink(stats: np.ndarray, weight: np.ndarray, k: float) -> np.ndarray:
 
 
 def _blobs_from(stats: np.ndarray) -> Blobs:
+    """Blobs from rows of (a, s, b, r, rho), centres kept out of the corner: an honest
+    blob never centres where turnout and leader share both exceed ``CORNER`` (90%);
+    a centre that lands there moves to the nearer edge of the corner. Without this
+    rule a region whose every station reports 99% turnout for the leader gets an
+    honest blob of its own there, and the corner, which is extreme stuffing or special
+    stations, would count as nothing (Russia 2011: f_e 0.003 against 3.2% of stations
+    at >= 95% turnout and share)."""
     stats = np.asarray(stats, dtype=float)
     a = np.clip(stats[:, 0], -7.0, 7.0)
     b = np.clip(stats[:, 2], -7.0, 7.0)
+    edge = float(logit(CORNER))
+    inside = (a > edge) & (b > edge)
+    turnout_nearer = inside & (a - edge <= b - edge)
+    a = np.where(turnout_nearer, edge, a)
+    b = np.where(inside & ~turnout_nearer, edge, b)
     return Blobs(a, stats[:, 1], b, stats[:, 3], stats[:, 4])
 
 
@@ -499,3 +511,201 @@ def _at_least(fraud: Fit, fair: Fit) -> Fit:
         fair.iterations,
         fair.converged,
     )
+
+
+# --- intervals: the profile likelihood in the mixture weights -------------------------
+
+#: grids over which the profile re-maximises theta and alpha (with the estimate added)
+THETA_GRID = (0.05, 0.08, 0.12, 0.18, 0.27, 0.4, 0.6, 1.0)
+ALPHA_GRID = (0.5, 1.0, 1.5, 2.5, 4.0, 7.0, 10.0)
+#: multiples of an estimate added to each grid (the profile is sharp near it)
+NEAR = np.array([0.6, 0.8, 0.93, 1.0, 1.07, 1.25, 1.6])
+#: half the 95% point of a chi-square with 1 df
+HALF_CHI2_95 = 1.920729
+
+
+class _Weights:
+    """The log-likelihood as a function of (f_i, f_e) with every density fixed: the
+    blobs of the fit and one (theta, alpha). Densities are scaled per station by the
+    largest part, so the function and its derivatives are exact and cheap."""
+
+    def __init__(self, log_h, log_i, log_e):
+        log_o = np.log(OUTLIER)
+        peak = np.maximum(np.maximum(log_h, log_i), np.maximum(log_e, log_o))
+        keep = np.log1p(-OUTLIER)
+        self.h = np.exp(log_h + keep - peak)
+        self.di = np.exp(log_i + keep - peak) - self.h
+        self.de = np.exp(log_e + keep - peak) - self.h
+        self.o = np.exp(log_o - peak)
+        self.offset = float(peak.sum())
+
+    def loglik(self, f_i, f_e) -> float:
+        mix = self.h + f_i * self.di + f_e * self.de + self.o
+        return float(np.log(np.maximum(mix, 1e-300)).sum()) + self.offset
+
+    def best(self, f_i=None, f_e=None, start=(0.01, 0.001)) -> tuple[float, float, float]:
+        """Maximise over the free weights (a fixed one is given), by projected Newton
+        steps with halving (the function is concave in the weights)."""
+        x = np.array([start[0] if f_i is None else f_i, start[1] if f_e is None else f_e])
+        free = np.array([f_i is None, f_e is None])
+        current = self.loglik(*x)
+        for _ in range(60):
+            mix = np.maximum(self.h + x[0] * self.di + x[1] * self.de + self.o, 1e-300)
+            gi, ge = self.di / mix, self.de / mix
+            g = np.array([gi.sum(), ge.sum()])
+            hess = -np.array(
+                [[(gi * gi).sum(), (gi * ge).sum()], [(gi * ge).sum(), (ge * ge).sum()]]
+            )
+            step = np.zeros(2)
+            idx = np.flatnonzero(free)
+            sub = hess[np.ix_(idx, idx)] - 1e-9 * np.eye(len(idx))
+            step[idx] = -np.linalg.solve(sub, g[idx])
+            moved = False
+            for _ in range(30):
+                cand = x + step
+                cand = np.clip(cand, 0.0, [BOUNDS["f_incremental"][1], BOUNDS["f_extreme"][1]])
+                if cand.sum() > 0.999:
+                    cand = cand * 0.999 / cand.sum()
+                value = self.loglik(*cand)
+                if value >= current - 1e-12:
+                    moved = np.abs(cand - x).max() > 1e-10
+                    x, current = cand, value
+                    break
+                step = step / 2
+            if not moved:
+                break
+        return float(x[0]), float(x[1]), current
+
+
+def profile_intervals(st: Stations, fit_: Fit) -> dict:
+    """95% intervals of f_i, f_e, theta and alpha from the profile likelihood with the
+    honest blobs held at the fit's: for each (theta, alpha) on ``THETA_GRID`` at the
+    fitted alpha and on ``ALPHA_GRID`` at the fitted theta, the weights are re-fitted;
+    an interval holds the values whose profile log-likelihood lies within 1.92 of the
+    maximum (interpolated between grid points). Holding the blobs fixed makes the
+    intervals too narrow where blobs and stuffing trade off; ``benchmarks/bench_klimek.py``
+    measures their coverage. Returns the intervals and which ends reach a bound."""
+    p = fit_.params
+    theta0, alpha0 = p["theta"], p["alpha"]
+    lo_t, hi_t = BOUNDS["theta"]
+    lo_a, hi_a = BOUNDS["alpha"]
+    thetas = sorted(set(THETA_GRID) | {float(x) for x in np.clip(theta0 * NEAR, lo_t, hi_t)})
+    alphas = sorted(set(ALPHA_GRID) | {float(x) for x in np.clip(alpha0 * NEAR, lo_a, hi_a)})
+    layout = _Layout(st, fit_.k)
+    log_class = _log_class(fit_.class_weights, layout)
+    cache = {}
+
+    def weights(theta, alpha) -> _Weights:
+        key = (theta, alpha)
+        if key not in cache:
+            q = dict(p, theta=theta, alpha=alpha)
+            lh, li, le, _ = _component_logs(st, fit_.blobs, layout, q, False, False)
+            parts = [_logsumexp(x + log_class[:, None]) for x in (lh, li, le)]
+            cache[key] = _Weights(*parts)
+        return cache[key]
+
+    sets = [(t, alpha0) for t in thetas] + [(theta0, a) for a in alphas if a != alpha0]
+    start = (p["f_incremental"], p["f_extreme"])
+    best_at = {key: weights(*key).best(start=start) for key in sets}
+    top = max(v[2] for v in best_at.values())
+    out: dict = {}
+    out["theta"] = _grid_interval(thetas, [best_at[(t, alpha0)][2] for t in thetas], top)
+    out["alpha"] = _grid_interval(alphas, [best_at[(theta0, a)][2] for a in alphas], top)
+    for name, which in (("f_incremental", 0), ("f_extreme", 1)):
+        hat = p[name]
+        ladder = F_LADDER[name]
+        grid = np.unique(np.concatenate([ladder, hat * NEAR]))
+        grid = grid[grid <= BOUNDS[name][1]]
+        # a (theta, alpha) whose best is below the cut cannot lift the profile above it
+        useful = [key for key in sets if best_at[key][2] >= top - HALF_CHI2_95]
+        prof = []
+        for value in grid:
+            fixed = {"f_i": value} if which == 0 else {"f_e": value}
+            prof.append(max(weights(*key).best(**fixed)[2] for key in useful))
+        out[name] = _grid_interval(grid, prof, top)
+    return out
+
+
+#: the values at which the profile of each weight is evaluated (with multiples of the
+#: estimate added); the first and last are the bounds
+F_LADDER = {
+    "f_incremental": np.array(
+        [0.0, 0.001, 0.003, 0.01, 0.02, 0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.7, 0.98]
+    ),
+    "f_extreme": np.array(
+        [0.0, 1e-5, 1e-4, 3e-4, 1e-3, 2e-3, 5e-3, 0.01, 0.02, 0.03, 0.05, 0.1, 0.2, 0.5]
+    ),
+}
+
+
+def _logsumexp(x: np.ndarray) -> np.ndarray:
+    peak = np.max(x, axis=0)
+    safe = np.where(np.isfinite(peak), peak, 0.0)
+    with np.errstate(divide="ignore"):
+        return np.log(np.exp(x - safe).sum(axis=0)) + safe
+
+
+def _grid_interval(grid, prof, top: float) -> dict:
+    """The interval of grid values whose profile is within HALF_CHI2_95 of ``top``,
+    each end interpolated linearly to the crossing. The grid's ends are the parameter's
+    bounds: an end that does not cross inside the grid is the bound, and is flagged
+    (the data do not bound the parameter on that side)."""
+    grid = np.asarray(grid, dtype=float)
+    prof = np.asarray(prof, dtype=float)
+    cut = top - HALF_CHI2_95
+    inside = prof >= cut
+    if not inside.any():  # the grid missed the optimum's neighbourhood
+        i = int(np.argmax(prof))
+        inside = np.zeros(len(grid), dtype=bool)
+        inside[i] = True
+    lo_i, hi_i = int(np.flatnonzero(inside)[0]), int(np.flatnonzero(inside)[-1])
+
+    def cross(i_in, i_out):
+        a, b = prof[i_in], prof[i_out]
+        w = (a - cut) / (a - b) if a > b else 0.0
+        return float(grid[i_in] + min(max(w, 0.0), 1.0) * (grid[i_out] - grid[i_in]))
+
+    low = cross(lo_i, lo_i - 1) if lo_i > 0 else float(grid[0])
+    high = cross(hi_i, hi_i + 1) if hi_i < len(grid) - 1 else float(grid[-1])
+    return {
+        "low": low,
+        "high": high,
+        "at_bound_low": lo_i == 0,
+        "at_bound_high": hi_i == len(grid) - 1,
+    }
+
+
+# --- what the report and figures need from a fit --------------------------------------
+
+
+def station_logs(st: Stations, fit_: Fit) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per station, the log densities of the honest, incremental and extreme parts
+    (latent classes summed with their weights)."""
+    layout = _Layout(st, fit_.k)
+    log_class = _log_class(fit_.class_weights, layout)
+    params = fit_.params if not fit_.fair else NO_FRAUD
+    lh, li, le, _ = _component_logs(st, fit_.blobs, layout, params, False, False)
+    return tuple(_logsumexp(x + log_class[:, None]) for x in (lh, li, le))
+
+
+def expected_points(st: Stations, fit_: Fit, rng, reps: int) -> tuple[np.ndarray, np.ndarray]:
+    """Draws of every station's (turnout, share) from the fitted model, ``reps`` times:
+    the stations' own sizes and invalid ballots, their blobs (latent classes drawn by
+    weight), stuffing by the fit's parameters (none for a fair fit)."""
+    from kzvote.methods.klimek import draw
+
+    p = fit_.params if not fit_.fair else NO_FRAUD
+    out_t, out_v = [], []
+    q = st.invalid if st.invalid is not None else np.zeros(st.n)
+    for _ in range(reps):
+        if st.kind == "latent":
+            rows = rng.choice(fit_.k, size=st.n, p=fit_.class_weights / fit_.class_weights.sum())
+        else:
+            rows = st.group
+        t, v, _ = draw(
+            rng, fit_.blobs.take(rows), st.registered, st.ballots, p["f_incremental"],
+            p["f_extreme"], p["theta"], p["alpha"], q,
+        )  # fmt: skip
+        out_t.append(t)
+        out_v.append(v)
+    return np.concatenate(out_t), np.concatenate(out_v)

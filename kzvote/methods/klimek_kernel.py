@@ -15,9 +15,10 @@ import math
 import numpy as np
 
 try:  # pragma: no cover - exercised by whichever path the machine has
-    from numba import njit
+    from numba import njit, prange
 except ImportError:  # pragma: no cover
     njit = None
+    prange = range
 
 WINDOW_SD = 6.0
 EXTREME_SCALE = 0.075
@@ -29,11 +30,11 @@ VALUE, GRADIENT, MOMENTS = 0, 1, 2
 
 def _kernel(
     t, v, a, s, b, r, rho, registered, ballots, q, theta, alpha, mode, nodes, weights,
-    nodes_fine, weights_fine, high_turnout, out,
+    nodes_fine, weights_fine, high_turnout, out, first, last,
 ):  # fmt: skip
-    """Fill ``out`` (stations x 6): log density, then (d theta, d alpha) or the five
-    posterior moments of the clean logit point. ``theta`` <= 0: the extreme part."""
-    n = t.shape[0]
+    """Fill rows ``first`` to ``last`` of ``out`` (stations x 6): log density, then
+    (d theta, d alpha) or the five posterior moments of the clean logit point.
+    ``theta`` <= 0: the extreme part."""
     extreme = theta <= 0.0
     scale = EXTREME_SCALE if extreme else theta
     kept = math.erf(1.0 / (scale * math.sqrt(2.0)))  # 2 ndtr(1/scale) - 1
@@ -45,7 +46,7 @@ def _kernel(
     lv_buf = np.empty(k_max)
     da_buf = np.empty(k_max)
     dt_buf = np.empty(k_max)
-    for i in range(n):
+    for i in range(first, last):
         ti = min(max(t[i], 1e-9), 1.0 - 1e-9)
         vi = v[i]
         ai, bi = a[i], b[i]
@@ -167,7 +168,29 @@ def _kernel(
                 out[i, 2] += w * da_buf[j]
 
 
-_compiled = njit(cache=True, nogil=True)(_kernel) if njit is not None else None
+#: stations per task of the parallel loop (each task allocates its buffers once)
+CHUNK = 1024
+
+
+def _parallel(
+    t, v, a, s, b, r, rho, registered, ballots, q, theta, alpha, mode, nodes, weights,
+    nodes_fine, weights_fine, high_turnout, out,
+):  # fmt: skip
+    n = t.shape[0]
+    tasks = (n + CHUNK - 1) // CHUNK
+    for c in prange(tasks):
+        _serial(
+            t, v, a, s, b, r, rho, registered, ballots, q, theta, alpha, mode, nodes,
+            weights, nodes_fine, weights_fine, high_turnout, out, c * CHUNK,
+            min((c + 1) * CHUNK, n),
+        )  # fmt: skip
+
+
+if njit is not None:
+    _serial = njit(cache=True, nogil=True)(_kernel)
+    _compiled = njit(cache=True, nogil=True, parallel=True)(_parallel)
+else:  # pragma: no cover
+    _serial = _compiled = None
 
 
 def available() -> bool:
@@ -175,7 +198,10 @@ def available() -> bool:
 
 
 def fraud_density(t, v, blob, registered, ballots, theta, alpha, invalid, mode, gl, gl_fine, high):
-    """Run the compiled kernel; returns the (stations x 6) array of :func:`_kernel`."""
+    """Run the compiled kernel; returns the (stations x 6) array of :func:`_kernel`.
+    The stations are shared between numba's threads (``NUMBA_NUM_THREADS``; one per
+    core by default, one in ``kzvote calibrate``'s workers and the test suite); each
+    station's numbers do not depend on how many threads there are."""
     n = len(t)
     out = np.empty((n, 6))
     f = lambda x: np.ascontiguousarray(x, dtype=np.float64)  # noqa: E731
