@@ -10,9 +10,13 @@ The fair model, per region (regions with fewer than 30 usable stations share the
 national fit):
 
 * turnout: logit-normal, centre and spread from the median and MAD of the stations'
-  logit turnout (robust to a minority of manipulated stations). A region whose median
-  turnout is near 100% keeps that median: its twins sit near 100% too, with the
-  region's own spread (the twin does not guess what the region "should" have been);
+  logit turnout (robust to a minority of manipulated stations). A region near 100%
+  turnout keeps its median, unless its median leader share is above 90% too: a whole
+  region in the 90/90 corner is not something honest counting is taken to produce
+  (the fingerprint test's honest blobs never centre there, and call what sits there
+  extreme stuffing or special stations), so its twins' turnout centre is lowered to
+  90%, with the region's own spread. Before this rule the twins of Russia 2011 kept
+  regions at 99% for the leader, and the cluster test fired on every clean twin;
 * candidate shares: per candidate its own logit-normal, centre the median of the
   region's station logit shares and spread their MAD net of binomial noise (on the
   logit scale ``1 / (valid p (1 - p))``), the draws normalised to sum to one. One
@@ -37,6 +41,9 @@ from kzvote.model import KzvoteError, StationTable
 from kzvote.simulate import Counts, _klimek_x, apply_rounding, apply_stuffing, apply_whole_percent
 
 MIN_REGION = 30
+#: a region whose median turnout and leader share both exceed this has its turnout
+#: centre lowered to it (the rule of the fingerprint's honest blobs)
+CORNER = 0.9
 
 
 @dataclass(frozen=True)
@@ -112,6 +119,11 @@ def fit_fair_model(table: StationTable, leader: str) -> FairModel:
 
     national = fit(np.ones(len(codes), dtype=bool))
     fits = [fit(codes == r) if sizes[r] >= MIN_REGION else national for r in range(len(names))]
+    edge = float(np.log(CORNER / (1 - CORNER)))
+    for k, f in enumerate(fits):
+        (centre, spread), m = f[0], f[1]
+        if centre > edge and m[lead] > CORNER:  # the corner rule of the module docstring
+            fits[k] = ((edge, spread),) + f[1:]
     return FairModel(
         registered=registered,
         region_codes=codes,

@@ -351,3 +351,29 @@ def test_workers_get_one_blas_thread_and_the_environment_is_restored(monkeypatch
         assert os.environ["MKL_NUM_THREADS"] == "3"
     assert "OPENBLAS_NUM_THREADS" not in os.environ
     assert os.environ["MKL_NUM_THREADS"] == "3"
+
+
+def test_a_region_in_the_corner_gets_its_twins_turnout_lowered():
+    """A region whose median turnout and leader share both exceed 90% is drawn with its
+    turnout centre at 90% (the fingerprint's corner rule); the others keep theirs."""
+    from kzvote.twins import CORNER
+
+    rng = np.random.default_rng(1)
+    rows = []
+    for region, turnout, lead in (("Corner", 0.99, 0.97), ("High", 0.96, 0.6), ("Plain", 0.6, 0.5)):
+        for i in range(60):
+            registered = 1000
+            issued = int(registered * turnout) - int(rng.integers(0, 5))
+            a = int(issued * lead)
+            rows.append((f"{region}-{i}", region, registered, issued, issued, a, issued - a))
+    frame = pd.DataFrame(
+        rows,
+        columns=["station_id", "region", "registered", "ballots_issued", "ballots_cast", "A", "B"],
+    )
+    table = table_from_frame(frame)
+    model = fit_fair_model(table, "A")
+    centre = dict(
+        zip(model.region_names, 1 / (1 + np.exp(-model.turnout_logit[:, 0])), strict=True)
+    )
+    assert centre["Corner"] == pytest.approx(CORNER)
+    assert centre["High"] > 0.95 and centre["Plain"] == pytest.approx(0.6, abs=0.01)
