@@ -253,10 +253,10 @@ def _fit_summary(st, fit_) -> dict:
 def _fingerprint_result(st, fair, fraud, reasons, ctx) -> StatResult:
     from kzvote.methods import klimek_fit as KF
 
+    fraud, ci = KF.fit_with_intervals(st, fraud, fair)
     lr = max(0.0, 2 * (fraud.loglik - fair.loglik))
     p_value = chibar_sf(lr)
     needed = p_value < 0.05
-    ci = KF.profile_intervals(st, fraud)
     estimate = {name: float(fraud.params[name]) for name in PARAMS}
     if not needed:
         # the honest model is the one selected: its f_i = f_e = 0 are the estimates
@@ -295,6 +295,17 @@ def _fingerprint_result(st, fair, fraud, reasons, ctx) -> StatResult:
             warnings.append(
                 "f_i sits at its bound: the model is bending to fit blobs it does not describe"
             )
+    outside = [
+        name
+        for name in PARAMS
+        if not (ci[name]["low"] - 1e-9 <= fraud.params[name] <= ci[name]["high"] + 1e-9)
+    ]
+    if outside:
+        warnings.append(
+            "the fit did not reach the maximum its profile found for "
+            + ", ".join(outside)
+            + ": the estimate lies outside its interval; read the interval, not the estimate"
+        )
     if details["misfit"]["share_misplaced"] > 0.1:
         warnings.append(
             f"the fitted model misplaces {details['misfit']['share_misplaced']:.0%} of "

@@ -35,10 +35,23 @@ MAX_LATENT = 3
 #: spreads never fall below this (a blob of identical stations has no density)
 MIN_SPREAD = 0.02  # on the logit scale
 MAX_RHO = 0.9
+#: what an honest blob may be (logit scale): spreads at most MAX_SPREAD, and turnout
+#: and leader share correlated by at most MAX_RHO_POSITIVE. Honest files stay inside
+#: (Poland 2020: spreads <= 0.93 over 16 regions and 382 districts, correlations -0.65
+#: to +0.05; the second generator's link is -0.3..+0.3); the regions of Russia 2011
+#: where stuffing was heaviest do not (Tatarstan: turnout spread 2.1 with correlation
+#: 0.83, a blob that is the stuffing smear itself, which put 835 of its 1,099 corner
+#: stations inside the "honest" part)
+MAX_SPREAD = 1.2
+MAX_RHO_POSITIVE = 0.5
 BOUNDS = {
     "f_incremental": (0.0, 0.98),
     "f_extreme": (0.0, 0.5),
-    "theta": (0.05, 1.0),
+    # theta <= 0.3: beyond it incremental stuffing fills more than 0.3% of its stations
+    # to x > 0.9 and becomes the extreme component under another name (Russia 2011 with
+    # theta up to 1: theta 0.96, alpha 10, f_e 0.004 against 3.2% of stations in the
+    # 95/95 corner; with theta <= 0.3: f_e 0.020)
+    "theta": (0.05, 0.3),
     "alpha": (0.5, 10.0),
 }
 FRAUD = ("f_incremental", "f_extreme", "theta", "alpha")
@@ -181,7 +194,10 @@ def _blobs_from(stats: np.ndarray) -> Blobs:
     turnout_nearer = inside & (a - edge <= b - edge)
     a = np.where(turnout_nearer, edge, a)
     b = np.where(inside & ~turnout_nearer, edge, b)
-    return Blobs(a, stats[:, 1], b, stats[:, 3], stats[:, 4])
+    spread_t = np.minimum(stats[:, 1], MAX_SPREAD)
+    spread_v = np.minimum(stats[:, 3], MAX_SPREAD)
+    rho = np.clip(stats[:, 4], -MAX_RHO, MAX_RHO_POSITIVE)
+    return Blobs(a, spread_t, b, spread_v, rho)
 
 
 def _low_blob(t, v, registered, ballots):
@@ -229,18 +245,20 @@ def _expit(z):
 def _unpack(z) -> dict:
     e = np.exp([0.0, z[0], z[1]] - np.max([0.0, z[0], z[1]]))
     w = e / e.sum()
+    (t_lo, t_hi), (a_lo, a_hi) = BOUNDS["theta"], BOUNDS["alpha"]
     return {
         "f_incremental": float(w[1]),
         "f_extreme": float(w[2]),
-        "theta": float(0.05 + 0.95 * _expit(z[2])),
-        "alpha": float(0.5 + 9.5 * _expit(z[3])),
+        "theta": float(t_lo + (t_hi - t_lo) * _expit(z[2])),
+        "alpha": float(a_lo + (a_hi - a_lo) * _expit(z[3])),
     }
 
 
 def _pack(p: dict) -> np.ndarray:
     f_h = max(1 - p["f_incremental"] - p["f_extreme"], 1e-9)
-    theta = np.clip((p["theta"] - 0.05) / 0.95, 1e-6, 1 - 1e-6)
-    alpha = np.clip((p["alpha"] - 0.5) / 9.5, 1e-6, 1 - 1e-6)
+    (t_lo, t_hi), (a_lo, a_hi) = BOUNDS["theta"], BOUNDS["alpha"]
+    theta = np.clip((p["theta"] - t_lo) / (t_hi - t_lo), 1e-6, 1 - 1e-6)
+    alpha = np.clip((p["alpha"] - a_lo) / (a_hi - a_lo), 1e-6, 1 - 1e-6)
     return np.array(
         [
             np.log(max(p["f_incremental"], 1e-9) / f_h),
@@ -385,8 +403,8 @@ def _fraud_step(st, blobs, layout, log_class, p: dict, maxiter: int) -> dict:
         d_theta = (resp[..., 1] * dti).sum()
         d_alpha = (resp[..., 1] * dai).sum() + (resp[..., 2] * dae).sum()
         e2, e3 = _expit(z[2]), _expit(z[3])
-        g[2] = d_theta * 0.95 * e2 * (1 - e2)
-        g[3] = d_alpha * 9.5 * e3 * (1 - e3)
+        g[2] = d_theta * (BOUNDS["theta"][1] - BOUNDS["theta"][0]) * e2 * (1 - e2)
+        g[3] = d_alpha * (BOUNDS["alpha"][1] - BOUNDS["alpha"][0]) * e3 * (1 - e3)
         return -float(station.sum()) / n, -g / n
 
     z0 = _pack(p)
@@ -417,6 +435,8 @@ def _log_class(weights, layout: _Layout) -> np.ndarray:
 
 #: EM iterations of each start before the best is continued
 SCREEN = 3
+#: L-BFGS iterations of the fraud step in the EM's first and later iterations
+FRAUD_STEPS = (10, 4)
 START = {"f_incremental": 0.05, "f_extreme": 0.005, "theta": 0.15, "alpha": 2.0}
 NO_FRAUD = {"f_incremental": 0.0, "f_extreme": 0.0, "theta": START["theta"], "alpha": 2.0}
 START_LOW = {"f_incremental": 0.3, "f_extreme": 0.01, "theta": 0.2, "alpha": 2.0}
@@ -449,7 +469,14 @@ def fit(
     for it in range(1, max_iter + 1):
         log_class = _log_class(weights, layout)
         if not fair:
-            p = _fraud_step(st, blobs, layout, log_class, p, maxiter=10 if it == 1 else 4)
+            p = _fraud_step(
+                st,
+                blobs,
+                layout,
+                log_class,
+                p,
+                maxiter=FRAUD_STEPS[0] if it == 1 else FRAUD_STEPS[1],
+            )
         lh, li, le, extra = _component_logs(st, blobs, layout, p, fair, "moments")
         station, resp = _mixture(lh, li, le, p, log_class, fair)
         current = float(station.sum())
@@ -516,7 +543,7 @@ def _at_least(fraud: Fit, fair: Fit) -> Fit:
 # --- intervals: the profile likelihood in the mixture weights -------------------------
 
 #: grids over which the profile re-maximises theta and alpha (with the estimate added)
-THETA_GRID = (0.05, 0.08, 0.12, 0.18, 0.27, 0.4, 0.6, 1.0)
+THETA_GRID = (0.05, 0.07, 0.1, 0.14, 0.2, 0.25, 0.3)
 ALPHA_GRID = (0.5, 1.0, 1.5, 2.5, 4.0, 7.0, 10.0)
 #: multiples of an estimate added to each grid (the profile is sharp near it)
 NEAR = np.array([0.6, 0.8, 0.93, 1.0, 1.07, 1.25, 1.6])
@@ -623,7 +650,32 @@ def profile_intervals(st: Stations, fit_: Fit) -> dict:
             fixed = {"f_i": value} if which == 0 else {"f_e": value}
             prof.append(max(weights(*key).best(**fixed)[2] for key in useful))
         out[name] = _grid_interval(grid, prof, top)
+    key = max(best_at, key=lambda k: best_at[k][2])
+    f_i, f_e, value = best_at[key]
+    out["best"] = {
+        "params": {"f_incremental": f_i, "f_extreme": f_e, "theta": key[0], "alpha": key[1]},
+        "loglik": value,
+    }
     return out
+
+
+def fit_with_intervals(st: Stations, fraud: Fit, fair: Fit) -> tuple[Fit, dict]:
+    """The full fit and its profile intervals. Where the profile finds a higher
+    likelihood than the EM's end point (its grid re-fits the weights at each theta and
+    alpha; Canada 2011's latent classes: alpha 1.1 against a profile maximum near 10),
+    the EM is restarted there and the intervals recomputed, at most twice, so that the
+    estimate is the maximum its intervals are drawn around."""
+    ci = profile_intervals(st, fraud)
+    for _ in range(2):
+        if ci["best"]["loglik"] <= fraud.loglik + 0.1:
+            break
+        start = Fit(dict(ci["best"]["params"]), fraud.blobs, fraud.class_weights, 0.0, False)
+        again = _at_least(fit(st, fair=False, start=start), fair)
+        if again.loglik <= fraud.loglik:
+            break
+        fraud = again
+        ci = profile_intervals(st, fraud)
+    return fraud, ci
 
 
 #: the values at which the profile of each weight is evaluated (with multiples of the
