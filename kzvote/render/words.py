@@ -31,7 +31,8 @@ OTHER_CAUSES = {
     "rounds; a few very small stations hit whole percents easily (see the size sweep)",
     "multiple_of_5_percent": "turnout targets written into protocols, or rounding on entry",
     "fingerprint": "regional blocs with their own turnout and loyalties, special stations "
-    "(military units, hospitals, ships), a model that does not describe the honest blob",
+    "(military units, hospitals, ships), a region whose honest stations are not one "
+    "logit-normal blob (the model's honest part)",
     "high_turnout_cluster": "closed stations (military units, hospitals, prisons, ships) "
     "where everyone votes and votes alike",
     "turnout_share_dependence": "areas where the leader's supporters also vote more often, "
