@@ -9,7 +9,8 @@ estimates and their spread over seeds, how often each 95% interval covers the tr
 how often the verdict is anomaly, and the time per run (the whole family: fits,
 intervals, cluster, dependence, excess).
 
-    python benchmarks/bench_klimek.py [--seeds 20] [--stations 10000] [--jobs 2] [--real]
+    python benchmarks/bench_klimek.py [--seeds 20] [--stations 10000] [--jobs 2]
+        [--real | --no-real]
 """
 
 from __future__ import annotations
@@ -137,10 +138,12 @@ def main() -> None:
     parser.add_argument("--stations", type=int, default=10_000)
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--real", action="store_true", help="only the real files")
+    parser.add_argument("--no-real", action="store_true", help="only the recovery table")
     args = parser.parse_args()
     if not args.real:
         recovery(args.seeds, args.stations, args.jobs)
-    real(args.jobs)
+    if not args.no_real:
+        real(args.jobs)
 
 
 if __name__ == "__main__":

@@ -3,7 +3,7 @@
 __version__ = "0.1.0"
 
 #: Version of the JSON report layout; bumped on any renamed or removed key.
-SCHEMA_VERSION = "1.1"  # 1.1: analyze adds stations, stations_summary
+SCHEMA_VERSION = "1.2"  # 1.1: stations, stations_summary; 1.2: the regional fingerprint
 
 #: The environment variables that set the BLAS thread count; kzvote sets each to 1
 #: unless the user did (see kzvote.cli.main): its matrices are small, and OpenBLAS's
