@@ -47,9 +47,13 @@ def test_grid_interval_interpolates_and_flags_bounds():
     assert flat["low"] == 0.0 and flat["at_bound_low"] and not flat["at_bound_high"]
 
 
-def test_weight_profile_maximum_against_scipy():
-    """_Weights.best (projected Newton) against scipy's bounded minimiser on the same
-    mixture log-likelihood."""
+@pytest.mark.parametrize("case", ["interior", "f_e_at_zero", "both_at_zero"])
+@pytest.mark.parametrize("start", [(0.01, 0.001), (0.3, 0.05)])
+def test_weight_profile_maximum_against_scipy(case, start):
+    """_Weights.best (Newton on the weights its gradient does not hold at a bound)
+    against scipy's bounded minimiser on the same mixture log-likelihood, with the
+    maximum inside, on one bound and on both, from two starts, and with one weight
+    fixed (the profile's case)."""
     from scipy.optimize import minimize
 
     rng = np.random.default_rng(3)
@@ -57,13 +61,23 @@ def test_weight_profile_maximum_against_scipy():
     log_h = rng.normal(0, 1, n)
     log_i = rng.normal(-0.5, 1.5, n)
     log_e = np.where(rng.random(n) < 0.05, 3.0, -8.0)
+    if case != "interior":
+        log_e = np.full(n, -8.0)
+    if case == "both_at_zero":
+        log_i = log_h - 1.0 - rng.random(n)
     w = KF._Weights(log_h, log_i, log_e)
-    f_i, f_e, best = w.best()
+    f_i, f_e, best = w.best(start=start)
     res = minimize(
         lambda x: -w.loglik(*x), [0.1, 0.01], method="L-BFGS-B", bounds=[(0, 0.98), (0, 0.5)]
     )
     assert best >= -res.fun - 1e-6
     assert (f_i, f_e) == pytest.approx(tuple(res.x), abs=2e-3)
+    if case == "both_at_zero":
+        assert f_i == 0.0 and f_e == 0.0
+    fixed = w.best(f_i=0.2, start=start)
+    res = minimize(lambda x: -w.loglik(0.2, x[0]), [0.01], method="L-BFGS-B", bounds=[(0, 0.5)])
+    assert fixed[0] == 0.2 and fixed[2] >= -res.fun - 1e-6
+    assert fixed[1] == pytest.approx(res.x[0], abs=2e-3)
 
 
 def _second(f_i, f_e, theta, seed, stations=3000, regions=10):
@@ -100,6 +114,39 @@ def test_stuffed_election_of_the_second_generator_is_found_and_measured():
     fair, fraud = F.fitted_model(fp.details)
     assert KF.loglik(st, fraud) == pytest.approx(fp.details["loglik_fraud"], abs=1e-6)
     assert KF.loglik(st, fair) == pytest.approx(fp.details["loglik_fair"], abs=1e-6)
+
+
+def test_profile_crossing_on_a_parabola():
+    """_crossing on points of a known parabola finds its exact crossing of the cut;
+    with two points only, the straight line between them."""
+    prof = lambda v: -3.0 * (v - 0.2) ** 2  # noqa: E731
+    cut = -KF.HALF_CHI2_95
+    exact = 0.2 + np.sqrt(KF.HALF_CHI2_95 / 3.0)
+    points = [(v, prof(v)) for v in (0.2, 0.6, 1.4)]
+    assert KF._crossing(points, cut) == pytest.approx(exact, abs=1e-12)
+    (v1, p1), (v2, p2) = points[1], points[2]
+    line = v1 + (p1 - cut) / (p1 - p2) * (v2 - v1)
+    assert KF._crossing(points[1:], cut) == pytest.approx(line, abs=1e-12)
+
+
+def test_refitted_interval_holds_the_held_one_and_ends_on_the_cut():
+    """The f_i interval with the blobs re-fitted contains the held-blob interval (a
+    re-fit can only raise the profile), and a longer constrained fit at each end lands
+    near the cut (the search's interpolation is a profile, not a guess)."""
+    table = _second(0.25, 0.02, 0.25, seed=6, stations=3000, regions=8)
+    st, _, _ = F.klimek_stations(table, table.leader())
+    fair, fraud = KF.fit_pair(st)
+    fraud, ci = KF.fit_with_intervals(st, fraud, fair)
+    got = ci["f_incremental"]
+    assert got["method"] == "profile, blobs re-fitted"
+    held_low, held_high = got["held"]
+    assert got["low"] <= held_low + 1e-9 and got["high"] >= held_high - 1e-9
+    assert got["high"] - got["low"] > 1.5 * (held_high - held_low)
+    cut = fraud.loglik - KF.HALF_CHI2_95
+    for side in ("low", "high"):
+        assert not got[f"open_{side}"] and not got[f"at_bound_{side}"]
+        end = KF.fit(st, fair=False, start=fraud, hold={"f_incremental": got[side]}, max_iter=40)
+        assert end.loglik == pytest.approx(cut, abs=0.6)
 
 
 def test_corner_expectation_against_draws_of_the_fitted_honest_model():

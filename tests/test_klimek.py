@@ -179,7 +179,7 @@ def test_compiled_kernel_equals_the_numpy_version(theta, monkeypatch):
     )  # fmt: skip
     n_reg, n_bal = rng.uniform(150, 3000, m), rng.uniform(80, 1500, m)
     q = rng.uniform(0, 0.03, m)
-    for kw in ({}, {"gradient": True}, {"moments": True}):
+    for kw in ({}, {"gradient": True}, {"moments": True}, {"gradient": True, "moments": True}):
         monkeypatch.setattr(K, "_USE_KERNEL", True)
         fast = np.atleast_2d(
             np.array(K.fraud_logpdf(t, v, blob, n_reg, n_bal, theta, 2.4, q, **kw))

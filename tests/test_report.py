@@ -185,3 +185,25 @@ def test_progress_shows_on_a_terminal_and_never_with_quiet():
     assert "digits (national)" in shown or "reading clean_control.csv" in shown
     code, shown = _stderr_on_a_terminal(["analyze", path, "--no-plots", "-q", "--tests", "digits"])
     assert code == 0 and shown.strip() == ""
+
+
+def test_fingerprint_sentence_says_an_open_interval_end():
+    """An interval end the profile search did not close is written "or more", never as
+    a number the data do not support."""
+    from kzvote.render.words import sentence
+
+    base = {
+        "test": "fingerprint",
+        "scope": "national",
+        "details": {
+            "f_incremental": 0.12,
+            "f_incremental_interval": [0.05, 0.27],
+            "f_extreme": 0.001,
+            "f_extreme_interval": [0.0005, 0.002],
+        },
+    }
+    closed = sentence(base, "Amanat")
+    assert "(5%-27%)" in closed
+    base["details"]["interval_open"] = {"f_incremental": ["high"], "f_extreme": []}
+    opened = sentence(base, "Amanat")
+    assert "27%" not in opened and "or more" in opened

@@ -268,6 +268,10 @@ def _fingerprint_result(st, fair, fraud, reasons, ctx) -> StatResult:
     details["at_bound"] = {
         name: [side for side in ("low", "high") if ci[name][f"at_bound_{side}"]] for name in PARAMS
     }
+    details["interval_method"] = {name: ci[name]["method"] for name in PARAMS}
+    details["interval_open"] = {
+        name: [side for side in ("low", "high") if ci[name].get(f"open_{side}")] for name in PARAMS
+    }
     details["unrestricted_fit"] = {name: float(fraud.params[name]) for name in PARAMS}
     details["fraud_part_needed"] = bool(needed)
     details["likelihood_ratio"] = lr

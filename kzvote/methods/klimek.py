@@ -205,23 +205,30 @@ def fraud_logpdf(
 ):
     """Log density of stuffed stations at their observed points (see :func:`_fraud`);
     stations at >= 95% turnout, where the integrand is sharpest, get ``NODES_FINE``
-    quadrature nodes. ``moments``: also the posterior means of the clean point's logit
-    coordinates, their squares and product (for the EM's blob step)."""
-    mode = "moments" if moments else ("gradient" if gradient else "value")
+    quadrature nodes. ``gradient``: also the derivatives in theta and alpha;
+    ``moments``: also the posterior means of the clean point's logit coordinates, their
+    squares and product (for the EM's blob step); both: the value, the two derivatives,
+    then the five moments (one pass of the EM)."""
+    if moments and gradient:
+        mode = "all"
+    else:
+        mode = "moments" if moments else ("gradient" if gradient else "value")
     t = np.asarray(t, dtype=float)
     invalid = np.broadcast_to(np.asarray(invalid, dtype=float), t.shape)
     if _USE_KERNEL:
         from kzvote.methods import klimek_kernel as K
 
-        code = {"value": K.VALUE, "gradient": K.GRADIENT, "moments": K.MOMENTS}[mode]
+        code = {"value": K.VALUE, "gradient": K.GRADIENT, "moments": K.MOMENTS, "all": K.ALL}
         out = K.fraud_density(
-            t, v, blob, registered, ballots, theta, alpha, invalid, code, _GL, _GL_FINE,
+            t, v, blob, registered, ballots, theta, alpha, invalid, code[mode], _GL, _GL_FINE,
             HIGH_TURNOUT,
         )  # fmt: skip
         if mode == "value":
             return out[:, 0]
         if mode == "gradient":
             return out[:, 0], out[:, 1], out[:, 2]
+        if mode == "all":
+            return tuple(out[:, c] for c in (0, 6, 7, 1, 2, 3, 4, 5))
         return tuple(out[:, c] for c in range(6))
     high = t >= HIGH_TURNOUT
     if not high.any():
@@ -246,7 +253,7 @@ def fraud_logpdf(
                 ),
             )
         )
-    size = {"value": 1, "gradient": 3, "moments": 6}[mode]
+    size = {"value": 1, "gradient": 3, "moments": 6, "all": 8}[mode]
     outs = [np.empty(len(t)) for _ in range(size)]
     for idx, res in parts:
         res = res if size > 1 else (res,)
@@ -330,17 +337,19 @@ def _fraud(t, v, blob: Blobs, registered, ballots, theta, alpha, invalid, mode, 
         return out
     with np.errstate(invalid="ignore", divide="ignore"):
         share_of = np.where(total[:, None] > 0, mass / total[:, None], 0.0)
-    if mode == "moments":
+    moments = ()
+    if mode in ("moments", "all"):
         lt, lv = zt * st + a, zv * sv + b
         lt, lv = np.where(ok, lt, 0.0), np.where(ok, lv, 0.0)
-        return (
-            out,
+        moments = (
             (share_of * lt).sum(axis=1),
             (share_of * lv).sum(axis=1),
             (share_of * lt**2).sum(axis=1),
             (share_of * lv**2).sum(axis=1),
             (share_of * lt * lv).sum(axis=1),
         )
+    if mode == "moments":
+        return (out, *moments)
     with np.errstate(invalid="ignore", divide="ignore"):
         if theta is None:
             d_theta = np.zeros(len(t))
@@ -358,7 +367,7 @@ def _fraud(t, v, blob: Blobs, registered, ballots, theta, alpha, invalid, mode, 
         )
         d_node_a = d_logphi_nu * d_nu - d_slope / slope
         d_alpha = (share_of * np.where(ok, d_node_a, 0.0)).sum(axis=1)
-    return out, np.nan_to_num(d_theta), np.nan_to_num(d_alpha)
+    return (out, np.nan_to_num(d_theta), np.nan_to_num(d_alpha), *moments)
 
 
 def draw(rng, blob: Blobs, registered, ballots, f_i, f_e, theta, alpha, invalid):

@@ -235,40 +235,6 @@ def initial_blobs(
     return _blobs_from(stats), np.full(k_latent, 1 / k_latent)
 
 
-# --- parameters of the fraud part: unconstrained vector <-> values -------------------
-
-
-def _expit(z):
-    return 1 / (1 + np.exp(-z))
-
-
-def _unpack(z) -> dict:
-    e = np.exp([0.0, z[0], z[1]] - np.max([0.0, z[0], z[1]]))
-    w = e / e.sum()
-    (t_lo, t_hi), (a_lo, a_hi) = BOUNDS["theta"], BOUNDS["alpha"]
-    return {
-        "f_incremental": float(w[1]),
-        "f_extreme": float(w[2]),
-        "theta": float(t_lo + (t_hi - t_lo) * _expit(z[2])),
-        "alpha": float(a_lo + (a_hi - a_lo) * _expit(z[3])),
-    }
-
-
-def _pack(p: dict) -> np.ndarray:
-    f_h = max(1 - p["f_incremental"] - p["f_extreme"], 1e-9)
-    (t_lo, t_hi), (a_lo, a_hi) = BOUNDS["theta"], BOUNDS["alpha"]
-    theta = np.clip((p["theta"] - t_lo) / (t_hi - t_lo), 1e-6, 1 - 1e-6)
-    alpha = np.clip((p["alpha"] - a_lo) / (a_hi - a_lo), 1e-6, 1 - 1e-6)
-    return np.array(
-        [
-            np.log(max(p["f_incremental"], 1e-9) / f_h),
-            np.log(max(p["f_extreme"], 1e-9) / f_h),
-            np.log(theta / (1 - theta)),
-            np.log(alpha / (1 - alpha)),
-        ]
-    )
-
-
 # --- the likelihood ----------------------------------------------------------------
 
 
@@ -284,10 +250,25 @@ class _Layout:
             self.rows = np.repeat(np.arange(k)[:, None], st.n, axis=1)
 
 
+def _fraud_part(st: Stations, blobs: Blobs, layout: _Layout, theta, alpha: float) -> np.ndarray:
+    """log density (blocks, stations) of one fraud part: ``theta`` None is the extreme
+    part (which does not depend on theta)."""
+    shape = layout.rows.shape
+    reps = shape[0]
+    blob = blobs.take(layout.rows.ravel())
+    q = st.invalid if st.invalid is not None else np.zeros(st.n)
+    tile = (lambda x: np.tile(x, reps)) if reps > 1 else (lambda x: x)  # noqa: E731
+    out = fraud_logpdf(
+        tile(st.turnout), tile(st.share), blob, tile(st.registered), tile(st.ballots), theta,
+        alpha, tile(q),
+    )  # fmt: skip
+    return out.reshape(shape)
+
+
 def _component_logs(st: Stations, blobs: Blobs, layout: _Layout, p: dict, fair: bool, grad):
     """log densities (blocks, stations) of the honest, incremental and extreme parts;
     ``grad`` True: with their theta/alpha derivatives; "moments": with the fraud parts'
-    posterior moments of the clean logit point."""
+    posterior moments of the clean logit point; "all": both, as (moments, derivatives)."""
     shape = layout.rows.shape
     rows = layout.rows.ravel()
     reps = shape[0]
@@ -300,9 +281,16 @@ def _component_logs(st: Stations, blobs: Blobs, layout: _Layout, p: dict, fair: 
     lh = honest_logpdf(t, v, blob, n_reg, n_bal).reshape(shape)
     if fair:
         return lh, None, None, None
-    kw = {"moments": True} if grad == "moments" else {"gradient": bool(grad)}
+    if grad == "all":
+        kw = {"moments": True, "gradient": True}
+    else:
+        kw = {"moments": True} if grad == "moments" else {"gradient": bool(grad)}
     inc = fraud_logpdf(t, v, blob, n_reg, n_bal, p["theta"], p["alpha"], q, **kw)
     ext = fraud_logpdf(t, v, blob, n_reg, n_bal, None, p["alpha"], q, **kw)
+    if grad == "all":
+        inc = [x.reshape(shape) for x in inc]
+        ext = [x.reshape(shape) for x in ext]
+        return lh, inc[0], ext[0], ((inc[3:], ext[3:]), (inc[1], inc[2], ext[2]))
     if grad == "moments":
         inc = [x.reshape(shape) for x in inc]
         ext = [x.reshape(shape) for x in ext]
@@ -384,39 +372,61 @@ def _update_blobs(st: Stations, layout: _Layout, resp: np.ndarray, extra, k: int
     return _blobs_from(_shrink(stats, sw, shrink) if shrink else stats)
 
 
-def _fraud_step(st, blobs, layout, log_class, p: dict, maxiter: int) -> dict:
-    """The four fraud parameters that maximise the likelihood, the blobs held fixed."""
-    from scipy.optimize import minimize
+def _marginal(x: np.ndarray, log_class: np.ndarray) -> np.ndarray:
+    """Per station, a part's log density summed over the blocks (latent classes with
+    their weights; one block when the groups are known)."""
+    return _logsumexp(x + log_class[:, None])
 
-    n = st.n
 
-    def objective(z):
-        q = _unpack(z)
-        lh, li, le, (dti, dai, dae) = _component_logs(st, blobs, layout, q, False, True)
-        station, resp = _mixture(lh, li, le, q, log_class, False)
-        r = resp.sum(axis=0)  # (stations, 3)
-        explained = r.sum(axis=1)
-        w = np.array([1 - q["f_incremental"] - q["f_extreme"], q["f_incremental"], q["f_extreme"]])
-        g = np.zeros(4)
-        g[0] = r[:, 1].sum() - w[1] * explained.sum()
-        g[1] = r[:, 2].sum() - w[2] * explained.sum()
-        d_theta = (resp[..., 1] * dti).sum()
-        d_alpha = (resp[..., 1] * dai).sum() + (resp[..., 2] * dae).sum()
-        e2, e3 = _expit(z[2]), _expit(z[3])
-        g[2] = d_theta * (BOUNDS["theta"][1] - BOUNDS["theta"][0]) * e2 * (1 - e2)
-        g[3] = d_alpha * (BOUNDS["alpha"][1] - BOUNDS["alpha"][0]) * e3 * (1 - e3)
-        return -float(station.sum()) / n, -g / n
-
-    z0 = _pack(p)
-    result = minimize(
-        objective,
-        z0,
-        jac=True,
-        method="L-BFGS-B",
-        bounds=[(-25, 5), (-25, 5), (-10, 10), (-10, 10)],
-        options={"maxiter": maxiter, "ftol": 1e-12, "gtol": 1e-8},
+def _weights_step(lh, li, le, log_class, p: dict, hold: dict) -> dict:
+    """The mixture weights f_i, f_e that maximise the likelihood with every density held
+    (:class:`_Weights`: concave, a few Newton steps, no density evaluated); a weight in
+    ``hold`` keeps its value."""
+    weights = _Weights(_marginal(lh, log_class), _marginal(li, log_class), _marginal(le, log_class))
+    f_i, f_e, _ = weights.best(
+        f_i=hold.get("f_incremental"),
+        f_e=hold.get("f_extreme"),
+        start=(max(p["f_incremental"], 1e-3), max(p["f_extreme"], 1e-4)),
     )
-    return _unpack(result.x)
+    return dict(p, f_incremental=f_i, f_extreme=f_e)
+
+
+#: largest move of theta and alpha in one EM iteration (halved after a drop)
+SHAPE_RADIUS = {"theta": 0.08, "alpha": 3.0}
+
+
+def _shape_step(resp, grads, p: dict, radius: float, hold: dict) -> dict:
+    """One damped Newton step in (theta, alpha) from the stations' scores: the
+    likelihood's gradient is the responsibility-weighted derivative of each part's log
+    density, and its curvature is estimated by the scores' outer product (Berndt, Hall,
+    Hall & Hausman 1974). A parameter at its bound whose gradient points outward stays;
+    each move is at most ``radius`` times :data:`SHAPE_RADIUS`; a parameter in ``hold``
+    keeps its value."""
+    dti, dai, dae = grads
+    score_t = (resp[..., 1] * dti).sum(axis=0)
+    score_a = (resp[..., 1] * dai).sum(axis=0) + (resp[..., 2] * dae).sum(axis=0)
+    scores = np.stack([score_t, score_a], axis=1)
+    g = scores.sum(axis=0)
+    info = scores.T @ scores
+    names = ("theta", "alpha")
+    x = np.array([p["theta"], p["alpha"]])
+    lo = np.array([BOUNDS[n][0] for n in names])
+    hi = np.array([BOUNDS[n][1] for n in names])
+    free = ~(((x <= lo + 1e-9) & (g < 0)) | ((x >= hi - 1e-9) & (g > 0)))
+    free &= np.diag(info) > 0
+    free &= np.array([n not in hold for n in names])
+    step = np.zeros(2)
+    if free.any():
+        idx = np.flatnonzero(free)
+        sub = info[np.ix_(idx, idx)]
+        sub = sub + 1e-6 * np.diag(np.diag(sub)) + 1e-12 * np.eye(len(idx))
+        step[idx] = np.linalg.solve(sub, g[idx])
+    cap = radius * np.array([SHAPE_RADIUS[n] for n in names])
+    scale = np.max(np.abs(step) / cap)
+    if scale > 1:
+        step = step / scale
+    x = np.clip(x + step, lo, hi)
+    return dict(p, theta=float(x[0]), alpha=float(x[1]))
 
 
 def loglik(st: Stations, fit_: Fit) -> float:
@@ -435,8 +445,6 @@ def _log_class(weights, layout: _Layout) -> np.ndarray:
 
 #: EM iterations of each start before the best is continued
 SCREEN = 3
-#: L-BFGS iterations of the fraud step in the EM's first and later iterations
-FRAUD_STEPS = (10, 4)
 START = {"f_incremental": 0.05, "f_extreme": 0.005, "theta": 0.15, "alpha": 2.0}
 NO_FRAUD = {"f_incremental": 0.0, "f_extreme": 0.0, "theta": START["theta"], "alpha": 2.0}
 START_LOW = {"f_incremental": 0.3, "f_extreme": 0.01, "theta": 0.2, "alpha": 2.0}
@@ -449,10 +457,21 @@ def fit(
     start: Fit | None = None,
     k_latent: int = 1,
     low: bool = False,
-    max_iter: int = 40,
+    max_iter: int = 60,
     tol: float = 0.02,
+    hold: dict | None = None,
 ) -> Fit:
-    """Fit the model (``fair``: the honest part only) by the EM scheme of the module."""
+    """Fit the model (``fair``: the honest part only) by the EM scheme of the module.
+
+    Each iteration evaluates every density once at the current parameters (with the
+    fraud parts' derivatives and posterior moments), then: the mixture weights are
+    maximised with the densities held (:func:`_weights_step`), which gives the
+    likelihood of this iteration; theta and alpha take one damped Newton step
+    (:func:`_shape_step`); the blobs are re-estimated from the posterior moments. The
+    honest blobs' limits (shrinkage, spreads, the corner rule) make the scheme not quite
+    monotone, so the best state evaluated is returned; the iterations stop when the
+    likelihood moves by less than ``tol``, or after its third drop. ``hold``: fraud
+    parameters kept at the given values (the profile likelihood's constrained fits)."""
     if start is not None:
         blobs, weights = start.blobs, start.class_weights
         p = dict(start.params) if not start.fair else dict(START)
@@ -461,36 +480,43 @@ def fit(
         p = dict(START_LOW if low else START)
     if fair:
         p = dict(NO_FRAUD)
+    hold = dict(hold or {})
+    p.update(hold)
     k = len(blobs.a)
     layout = _Layout(st, k)
     previous = -np.inf
+    best = None
     converged = False
+    radius, drops = 1.0, 0
     it = 0
     for it in range(1, max_iter + 1):
         log_class = _log_class(weights, layout)
+        lh, li, le, extra = _component_logs(st, blobs, layout, p, fair, "all")
         if not fair:
-            p = _fraud_step(
-                st,
-                blobs,
-                layout,
-                log_class,
-                p,
-                maxiter=FRAUD_STEPS[0] if it == 1 else FRAUD_STEPS[1],
-            )
-        lh, li, le, extra = _component_logs(st, blobs, layout, p, fair, "moments")
+            p = _weights_step(lh, li, le, log_class, p, hold)
         station, resp = _mixture(lh, li, le, p, log_class, fair)
         current = float(station.sum())
-        if current - previous < tol and it > 2:
+        if best is None or current > best.loglik:
+            best = Fit(dict(p), blobs, weights, current, fair, iterations=it)
+        gain = current - previous
+        if it > 2 and abs(gain) < tol:
             converged = True
             break
+        if gain < -tol:
+            drops += 1
+            radius *= 0.5
+            if drops >= 3:
+                converged = True
+                break
         previous = current
-        blobs = _update_blobs(st, layout, resp, extra, k)
+        moments, grads = (None, None) if fair else extra
+        if not fair:
+            p = _shape_step(resp, grads, p, radius, hold)
+        blobs = _update_blobs(st, layout, resp, moments, k)
         if weights is not None:
             weights = resp.sum(axis=(1, 2)) / st.n
-    result = Fit(dict(p), blobs, weights, current, fair, iterations=it, converged=converged)
-    if not converged:  # the blobs moved after the last evaluation
-        result.loglik = loglik(st, result)
-    return result
+    best.iterations, best.converged = it, converged
+    return best
 
 
 def fit_pair(st: Stations) -> tuple[Fit, Fit]:
@@ -579,37 +605,58 @@ class _Weights:
         return float(np.log(np.maximum(mix, 1e-300)).sum()) + self.offset
 
     def best(self, f_i=None, f_e=None, start=(0.01, 0.001)) -> tuple[float, float, float]:
-        """Maximise over the free weights (a fixed one is given), by projected Newton
-        steps with halving (the function is concave in the weights)."""
+        """Maximise over the free weights (a fixed one is given) inside their bounds and
+        f_i + f_e <= 0.999: Newton steps on the weights not held at a bound by their
+        gradient, each cut where it would leave the feasible set, with halving (the
+        function is concave in the weights, so this reaches the constrained maximum)."""
+        upper = np.array([BOUNDS["f_incremental"][1], BOUNDS["f_extreme"][1]])
         x = np.array([start[0] if f_i is None else f_i, start[1] if f_e is None else f_e])
         free = np.array([f_i is None, f_e is None])
+        x[free] = np.clip(x[free], 0.0, upper[free])
+        if x.sum() > SUM_MAX:
+            x[free] = x[free] * max(SUM_MAX - x[~free].sum(), 0.0) / max(x[free].sum(), 1e-300)
         current = self.loglik(*x)
-        for _ in range(60):
+        for _ in range(100):
             mix = np.maximum(self.h + x[0] * self.di + x[1] * self.de + self.o, 1e-300)
             gi, ge = self.di / mix, self.de / mix
             g = np.array([gi.sum(), ge.sum()])
             hess = -np.array(
                 [[(gi * gi).sum(), (gi * ge).sum()], [(gi * ge).sum(), (ge * ge).sum()]]
             )
-            step = np.zeros(2)
-            idx = np.flatnonzero(free)
+            pushed_out = ((x <= 0) & (g <= 0)) | ((x >= upper) & (g >= 0))
+            act = free & ~pushed_out
+            if not act.any():
+                break
+            idx = np.flatnonzero(act)
+            d = np.zeros(2)
             sub = hess[np.ix_(idx, idx)] - 1e-9 * np.eye(len(idx))
-            step[idx] = -np.linalg.solve(sub, g[idx])
-            moved = False
-            for _ in range(30):
-                cand = x + step
-                cand = np.clip(cand, 0.0, [BOUNDS["f_incremental"][1], BOUNDS["f_extreme"][1]])
-                if cand.sum() > 0.999:
-                    cand = cand * 0.999 / cand.sum()
+            d[idx] = -np.linalg.solve(sub, g[idx])
+            if g @ d <= 0:  # not an ascent direction (numerically flat): follow the gradient
+                d = np.where(act, g, 0.0) / max(np.abs(g[act]).max(), 1e-300) * 1e-3
+            reach = 1.0
+            for i in idx:
+                if d[i] < 0:
+                    reach = min(reach, -x[i] / d[i])
+                elif d[i] > 0:
+                    reach = min(reach, (upper[i] - x[i]) / d[i])
+            if d.sum() > 0:
+                reach = min(reach, max(SUM_MAX - x.sum(), 0.0) / d.sum())
+            step, moved = reach, False
+            for _ in range(40):
+                cand = np.clip(x + step * d, 0.0, upper)
                 value = self.loglik(*cand)
-                if value >= current - 1e-12:
-                    moved = np.abs(cand - x).max() > 1e-10
+                if value >= current:
+                    moved = np.abs(cand - x).max() > 1e-12 and value > current + 1e-10
                     x, current = cand, value
                     break
-                step = step / 2
+                step /= 2
             if not moved:
                 break
         return float(x[0]), float(x[1]), current
+
+
+#: the stuffed parts' weights together stay below this (an honest part must remain)
+SUM_MAX = 0.999
 
 
 def profile_intervals(st: Stations, fit_: Fit) -> dict:
@@ -628,15 +675,18 @@ def profile_intervals(st: Stations, fit_: Fit) -> dict:
     alphas = sorted(set(ALPHA_GRID) | {float(x) for x in np.clip(alpha0 * NEAR, lo_a, hi_a)})
     layout = _Layout(st, fit_.k)
     log_class = _log_class(fit_.class_weights, layout)
-    cache = {}
+    lh, _, _, _ = _component_logs(st, fit_.blobs, layout, p, True, False)
+    honest = _marginal(lh, log_class)
+    cache, extreme = {}, {}
 
     def weights(theta, alpha) -> _Weights:
         key = (theta, alpha)
         if key not in cache:
-            q = dict(p, theta=theta, alpha=alpha)
-            lh, li, le, _ = _component_logs(st, fit_.blobs, layout, q, False, False)
-            parts = [_logsumexp(x + log_class[:, None]) for x in (lh, li, le)]
-            cache[key] = _Weights(*parts)
+            if alpha not in extreme:  # the extreme part does not depend on theta
+                le = _fraud_part(st, fit_.blobs, layout, None, alpha)
+                extreme[alpha] = _marginal(le, log_class)
+            li = _fraud_part(st, fit_.blobs, layout, theta, alpha)
+            cache[key] = _Weights(honest, _marginal(li, log_class), extreme[alpha])
         return cache[key]
 
     sets = [(t, alpha0) for t in thetas] + [(theta0, a) for a in alphas if a != alpha0]
@@ -658,6 +708,8 @@ def profile_intervals(st: Stations, fit_: Fit) -> dict:
             fixed = {"f_i": value} if which == 0 else {"f_e": value}
             prof.append(max(weights(*key).best(**fixed)[2] for key in useful))
         out[name] = _grid_interval(grid, prof, top)
+    for name in FRAUD:
+        out[name]["method"] = "profile, blobs held"
     key = max(best_at, key=lambda k: best_at[k][2])
     f_i, f_e, value = best_at[key]
     out["best"] = {
@@ -668,22 +720,110 @@ def profile_intervals(st: Stations, fit_: Fit) -> dict:
 
 
 def fit_with_intervals(st: Stations, fraud: Fit, fair: Fit) -> tuple[Fit, dict]:
-    """The full fit and its profile intervals. Where the profile finds a higher
-    likelihood than the EM's end point (its grid re-fits the weights at each theta and
-    alpha; Canada 2011's latent classes: alpha 1.1 against a profile maximum near 10),
-    the EM is restarted there and the intervals recomputed, at most twice, so that the
-    estimate is the maximum its intervals are drawn around."""
-    ci = profile_intervals(st, fraud)
-    for _ in range(2):
-        if ci["best"]["loglik"] <= fraud.loglik + 0.1:
-            break
-        start = Fit(dict(ci["best"]["params"]), fraud.blobs, fraud.class_weights, 0.0, False)
-        again = _at_least(fit(st, fair=False, start=start), fair)
-        if again.loglik <= fraud.loglik:
+    """The full fit and its intervals: theta and alpha from the profile with the blobs
+    held (:func:`profile_intervals`), f_i and f_e from the profile with the blobs
+    re-fitted (:func:`refitted_interval`). Where either profile finds a higher
+    likelihood than the EM's end point (Canada 2011's latent classes: alpha 1.1 against
+    a profile maximum near 10), the EM is restarted there and the intervals recomputed,
+    at most twice, so that the estimate is the maximum its intervals are drawn around."""
+    for _ in range(3):
+        ci = profile_intervals(st, fraud)
+        restart = None
+        if ci["best"]["loglik"] > fraud.loglik + 0.1:
+            params = dict(ci["best"]["params"])
+            restart = Fit(params, fraud.blobs, fraud.class_weights, 0.0, False)
+        else:
+            for name in ("f_incremental", "f_extreme"):
+                held = ci[name]
+                ci[name] = refitted_interval(st, fraud, name, held)
+                ci[name]["held"] = [held["low"], held["high"]]
+                found = ci[name].pop("best_fit")
+                if found is not None and found.loglik > fraud.loglik + 0.1:
+                    restart = found
+                    break
+        if restart is None:
+            return fraud, ci
+        again = _at_least(fit(st, fair=False, start=restart), fair)
+        if again.loglik <= fraud.loglik + 0.1:
             break
         fraud = again
-        ci = profile_intervals(st, fraud)
+    # the restarts did not settle: the intervals of the last full fit, blobs held
+    ci = profile_intervals(st, fraud)
     return fraud, ci
+
+
+#: EM iterations of each constrained fit of the re-fitted profile (warm started)
+PROFILE_ITER = 8
+#: constrained fits per end of an interval before the search gives up (open end)
+PROFILE_EVALS = 4
+#: smallest outward step of the profile search, per weight
+PROFILE_STEP = {"f_incremental": 0.005, "f_extreme": 0.0005}
+
+
+def _crossing(points: list[tuple[float, float]], cut: float) -> float:
+    """Where the profile crosses ``cut`` between its last point inside and the first
+    outside: the parabola through the last three points when it crosses once there,
+    else the straight line between the two."""
+    (v1, p1), (v2, p2) = points[-2], points[-1]
+    linear = v1 + (p1 - cut) / (p1 - p2) * (v2 - v1) if p1 > p2 else v2
+    if len(points) >= 3:
+        xs = np.array([q[0] for q in points[-3:]])
+        ys = np.array([q[1] for q in points[-3:]])
+        if len(set(xs)) == 3:
+            coef = np.polyfit(xs, ys - cut, 2)
+            roots = np.roots(coef)
+            lo, hi = min(v1, v2), max(v1, v2)
+            real = [float(r.real) for r in roots if abs(r.imag) < 1e-12 and lo <= r.real <= hi]
+            if len(real) == 1:
+                return real[0]
+    return float(linear)
+
+
+def refitted_interval(st: Stations, fit_: Fit, name: str, held: dict) -> dict:
+    """The 95% interval of a weight (f_i or f_e) from the profile likelihood with the
+    honest blobs re-fitted: each end is searched outward from the held-blob interval's
+    end (:func:`profile_intervals`, inside the true profile's interval since re-fitting
+    can only raise the profile) by constrained fits (:func:`fit` with ``hold``), the
+    distance from the estimate doubling until the profile falls below the cut; the
+    crossing is interpolated. An end that reaches the parameter's bound, or that the
+    search does not close in ``PROFILE_EVALS`` fits, is flagged at_bound / open."""
+    hat = fit_.params[name]
+    lo_b, hi_b = BOUNDS[name]
+    top = fit_.loglik
+    cut = top - HALF_CHI2_95
+    out = {"method": "profile, blobs re-fitted"}
+    best = None
+    for side, sign in (("low", -1.0), ("high", 1.0)):
+        bound = lo_b if sign < 0 else hi_b
+        v = float(held[side])
+        if abs(v - hat) < PROFILE_STEP[name]:
+            v = hat + sign * PROFILE_STEP[name]
+        v = float(np.clip(v, lo_b, hi_b))
+        points = [(hat, top)]
+        start, end, closed, at_bound = fit_, None, False, False
+        for _ in range(PROFILE_EVALS):
+            if (v - hat) * sign <= 0:  # the estimate sits on this bound
+                end, closed, at_bound = bound, True, True
+                break
+            con = fit(st, fair=False, start=start, hold={name: v}, max_iter=PROFILE_ITER, tol=0.05)
+            points.append((v, con.loglik))
+            if best is None or con.loglik > best.loglik:
+                best = con
+            if con.loglik < cut:
+                end, closed = _crossing(points, cut), True
+                break
+            start = con
+            if v == bound:
+                end, closed, at_bound = bound, True, True
+                break
+            v = float(np.clip(hat + 2 * (v - hat), lo_b, hi_b))
+        if not closed:
+            end = points[-1][0]
+        out[side] = float(end)
+        out[f"at_bound_{side}"] = bool(at_bound)
+        out[f"open_{side}"] = not closed
+    out["best_fit"] = best
+    return out
 
 
 #: the values at which the profile of each weight is evaluated (with multiples of the

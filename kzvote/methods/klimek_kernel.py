@@ -24,17 +24,24 @@ WINDOW_SD = 6.0
 EXTREME_SCALE = 0.075
 _LOG_SQRT_2PI = 0.5 * math.log(2 * math.pi)
 
-#: modes: 0 value, 1 value and derivatives in theta and alpha, 2 value and moments
-VALUE, GRADIENT, MOMENTS = 0, 1, 2
+#: modes: 0 value, 1 value and derivatives in theta and alpha, 2 value and moments,
+#: 3 all of them (one pass of the EM: moments in columns 1-5, derivatives in 6-7)
+VALUE, GRADIENT, MOMENTS, ALL = 0, 1, 2, 3
+#: columns of the output array
+COLUMNS = 8
 
 
 def _kernel(
     t, v, a, s, b, r, rho, registered, ballots, q, theta, alpha, mode, nodes, weights,
     nodes_fine, weights_fine, high_turnout, out, first, last,
 ):  # fmt: skip
-    """Fill rows ``first`` to ``last`` of ``out`` (stations x 6): log density, then
-    (d theta, d alpha) or the five posterior moments of the clean logit point.
+    """Fill rows ``first`` to ``last`` of ``out`` (stations x 8): log density, then
+    (d theta, d alpha) or the five posterior moments of the clean logit point, or
+    (mode ``ALL``) the moments in columns 1-5 and the derivatives in 6-7.
     ``theta`` <= 0: the extreme part."""
+    want_moments = (mode == MOMENTS) | (mode == ALL)
+    want_gradient = (mode == GRADIENT) | (mode == ALL)
+    g0 = 1 if mode == GRADIENT else 6
     extreme = theta <= 0.0
     scale = EXTREME_SCALE if extreme else theta
     kept = math.erf(1.0 / (scale * math.sqrt(2.0)))  # 2 ndtr(1/scale) - 1
@@ -68,6 +75,11 @@ def _kernel(
             x_max = min(9.0 * theta, 1.0)
             y_hi = min(y_hi, -math.log(max(1.0 - x_max, 1e-12)))
         width = max(y_hi - y_lo, 0.0)
+        if width <= 0.0:  # no fraud size reaches this station: density nil
+            for c in range(COLUMNS):
+                out[i, c] = 0.0
+            out[i, 0] = -math.inf
+            continue
         if t[i] >= high_turnout:
             nd, wt = nodes_fine, weights_fine
         else:
@@ -117,10 +129,10 @@ def _kernel(
             log_f[j] = value
             if value > peak:
                 peak = value
-            if mode == MOMENTS:
+            if want_moments:
                 lt_buf[j] = log_tau - log_1tau
                 lv_buf[j] = log_nu - log_1nu
-            elif mode == GRADIENT:
+            if want_gradient:
                 if extreme:
                     dt_buf[j] = 0.0
                 else:
@@ -132,7 +144,7 @@ def _kernel(
                 nn = nu_in * (1.0 - nu_in)
                 d_logphi = -(zv - rr * zt) / (one * sd_v * nn) - (1.0 - 2.0 * nu_in) / nn
                 da_buf[j] = d_logphi * d_nu - d_slope / slope
-        for c in range(6):
+        for c in range(COLUMNS):
             out[i, c] = 0.0
         if peak == -math.inf:
             out[i, 0] = -math.inf
@@ -156,16 +168,16 @@ def _kernel(
             w = log_f[j] / total
             if w == 0.0:
                 continue
-            if mode == MOMENTS:
+            if want_moments:
                 lt, lv = lt_buf[j], lv_buf[j]
                 out[i, 1] += w * lt
                 out[i, 2] += w * lv
                 out[i, 3] += w * lt * lt
                 out[i, 4] += w * lv * lv
                 out[i, 5] += w * lt * lv
-            else:
-                out[i, 1] += w * dt_buf[j]
-                out[i, 2] += w * da_buf[j]
+            if want_gradient:
+                out[i, g0] += w * dt_buf[j]
+                out[i, g0 + 1] += w * da_buf[j]
 
 
 #: stations per task of the parallel loop (each task allocates its buffers once)
@@ -198,12 +210,12 @@ def available() -> bool:
 
 
 def fraud_density(t, v, blob, registered, ballots, theta, alpha, invalid, mode, gl, gl_fine, high):
-    """Run the compiled kernel; returns the (stations x 6) array of :func:`_kernel`.
+    """Run the compiled kernel; returns the (stations x 8) array of :func:`_kernel`.
     The stations are shared between numba's threads (``NUMBA_NUM_THREADS``; one per
     core by default, one in ``kzvote calibrate``'s workers and the test suite); each
     station's numbers do not depend on how many threads there are."""
     n = len(t)
-    out = np.empty((n, 6))
+    out = np.empty((n, COLUMNS))
     f = lambda x: np.ascontiguousarray(x, dtype=np.float64)  # noqa: E731
     _compiled(
         f(t), f(v), f(blob.a), f(blob.s), f(blob.b), f(blob.r), f(blob.rho),

@@ -83,9 +83,12 @@ def scope_words(scope: str) -> str:
     return f" in {name}" if kind == "region" else f" in {scope}"
 
 
-def _interval(values, fmt) -> str:
+def _interval(values, fmt, open_sides=()) -> str:
+    """`` (low-high)``; an end the data do not bound (``open_sides``) is said so."""
     if not values or values[0] is None or values[1] is None:
         return ""
+    if "high" in open_sides:
+        return f" ({fmt(values[0])} or more)"
     return f" ({fmt(values[0])}-{fmt(values[1])})"
 
 
@@ -102,11 +105,17 @@ def sentence(r: dict[str, Any], leader: str) -> str:
             f"typical station ({pct(d.get('excess_share_of_leader'))} of {leader}'s votes)."
         )
     if test == "fingerprint" and "f_incremental" in d:
+        opened = d.get("interval_open") or {}
+        inc = _interval(
+            d.get("f_incremental_interval"),
+            lambda v: pct(v, 0),
+            opened.get("f_incremental", ()),
+        )
+        ext = _interval(d.get("f_extreme_interval"), pct, opened.get("f_extreme", ()))
         text = (
             f"The turnout-share picture{where} needs Klimek's ballot-stuffing part: "
             f"incremental stuffing at about {pct(d['f_incremental'], 0)} of stations"
-            f"{_interval(d.get('f_incremental_interval'), lambda v: pct(v, 0))}, extreme "
-            f"at {pct(d['f_extreme'])}{_interval(d.get('f_extreme_interval'), pct)}."
+            f"{inc}, extreme at {pct(d['f_extreme'])}{ext}."
         )
         misplaced = (d.get("misfit") or {}).get("share_misplaced")
         if misplaced is not None and misplaced > 0.1:
