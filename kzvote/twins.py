@@ -16,7 +16,10 @@ national fit):
   (the fingerprint test's honest blobs never centre there, and call what sits there
   extreme stuffing or special stations), so its twins' turnout centre is lowered to
   90%, with the region's own spread. Before this rule the twins of Russia 2011 kept
-  regions at 99% for the leader, and the cluster test fired on every clean twin;
+  regions at 99% for the leader, and the cluster test fired on every clean twin. Then,
+  as for the fingerprint's honest blobs, a region's twins put at most 0.1% of its
+  stations at >= 95% turnout and >= 95% leader share: its turnout centre is lowered
+  until they do;
 * candidate shares: per candidate its own logit-normal, centre the median of the
   region's station logit shares and spread their MAD net of binomial noise (on the
   logit scale ``1 / (valid p (1 - p))``), the draws normalised to sum to one. One
@@ -60,6 +63,25 @@ class FairModel:
     invalid_rate: np.ndarray  # (regions,)
     candidates: tuple[str, ...]
     leader: int
+
+
+def _corner_capped_centre(centre: float, spread: float, leader_logit) -> float:
+    """The region's turnout centre, lowered until its twins put at most
+    ``CORNER_MASS_CAP`` of its stations at >= 95% turnout and >= 95% leader share (the
+    cap on the fingerprint's honest blobs; turnout and the leader's logit share are
+    drawn independently, the share before normalisation)."""
+    from scipy.special import ndtr, ndtri
+
+    from kzvote.methods.klimek_fit import CORNER_MASS_CAP
+
+    edge = float(np.log(0.95 / 0.05))
+    share_tail = float(ndtr((leader_logit[0] - edge) / max(leader_logit[1], 1e-9)))
+    if share_tail <= CORNER_MASS_CAP:
+        return centre
+    turnout_tail = float(ndtr((centre - edge) / spread))
+    if turnout_tail * share_tail <= CORNER_MASS_CAP:
+        return centre
+    return float(edge + spread * ndtri(CORNER_MASS_CAP / share_tail))
 
 
 def _mad(values: np.ndarray) -> float:
@@ -123,7 +145,9 @@ def fit_fair_model(table: StationTable, leader: str) -> FairModel:
     for k, f in enumerate(fits):
         (centre, spread), m = f[0], f[1]
         if centre > edge and m[lead] > CORNER:  # the corner rule of the module docstring
-            fits[k] = ((edge, spread),) + f[1:]
+            centre = edge
+        centre = _corner_capped_centre(centre, spread, f[2][lead])
+        fits[k] = ((centre, spread),) + f[1:]
     return FairModel(
         registered=registered,
         region_codes=codes,

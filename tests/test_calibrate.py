@@ -377,3 +377,46 @@ def test_a_region_in_the_corner_gets_its_twins_turnout_lowered():
     )
     assert centre["Corner"] == pytest.approx(CORNER)
     assert centre["High"] > 0.95 and centre["Plain"] == pytest.approx(0.6, abs=0.01)
+
+
+def test_twins_put_at_most_the_honest_corner_mass_at_95_95():
+    """A region spread around 93% turnout with the leader at 97% keeps its spread, but
+    its twins' turnout centre is lowered until at most CORNER_MASS_CAP (0.1%) of its
+    stations would sit at >= 95% turnout and >= 95% share, the cap on the fingerprint's
+    honest blobs; drawn twins agree. The file itself has 40% of them there."""
+    from scipy.special import ndtr
+
+    from kzvote.methods.klimek_fit import CORNER_MASS_CAP
+    from kzvote.twins import draw_twin
+
+    rng = np.random.default_rng(2)
+    rows = []
+    for region, lo, hi, lead in (("Wide", 0.85, 0.99, 0.97), ("Plain", 0.5, 0.7, 0.5)):
+        for i in range(400):
+            registered = 1500
+            issued = int(registered * rng.uniform(lo, hi))
+            a = int(issued * lead) - int(rng.integers(0, 10))
+            rows.append((f"{region}-{i}", region, registered, issued, issued, a, issued - a))
+    frame = pd.DataFrame(
+        rows,
+        columns=["station_id", "region", "registered", "ballots_issued", "ballots_cast", "A", "B"],
+    )
+    table = table_from_frame(frame)
+    t = frame["ballots_issued"] / frame["registered"]
+    s = frame["A"] / frame["ballots_issued"]
+    assert ((t >= 0.95) & (s >= 0.95))[frame["region"] == "Wide"].mean() > 0.3
+    model = fit_fair_model(table, "A")
+    k = model.region_names.index("Wide")
+    edge = np.log(0.95 / 0.05)
+    centre, spread = model.turnout_logit[k]
+    lc, ls = model.share_logit[k, model.leader]
+    mass = ndtr((centre - edge) / spread) * ndtr((lc - edge) / ls)
+    assert mass == pytest.approx(CORNER_MASS_CAP, rel=1e-6)
+    corner = []
+    for seed in range(20):
+        twin = draw_twin(model, np.random.default_rng(seed))
+        wide = twin["region"] == "Wide"
+        tt = twin["ballots_issued"] / twin["registered"]
+        ss = twin["candidate 0"] / twin["valid"]
+        corner.append(((tt >= 0.95) & (ss >= 0.95))[wide].mean())
+    assert np.mean(corner) < 0.005

@@ -252,3 +252,20 @@ def test_bootstrap_weights_equal_an_explicit_resample():
     weighted = _regional_excess(t_num / t_den, t_den, s_num, s_den - s_num, codes, g, drawn)
     copied = regional_excess(t_num[idx], t_den[idx], s_num[idx], s_den[idx], region[idx])
     assert weighted["excess_votes"] == pytest.approx(copied["excess_votes"], rel=1e-9)
+
+
+def test_honest_blobs_put_at_most_the_cap_in_the_corner():
+    """A blob near the 95/95 corner moves down and left until its corner mass (checked
+    with scipy's bivariate normal) is the cap; a blob far from it is left alone."""
+    from scipy.stats import multivariate_normal
+
+    stats = np.array([[2.0, 0.8, 2.5, 0.9, 0.3], [0.2, 0.4, -0.5, 0.5, -0.2]])
+    blobs = KF._blobs_from(stats)
+    assert blobs.a[1] == pytest.approx(0.2) and blobs.b[1] == pytest.approx(-0.5)
+    assert blobs.a[0] < 2.0 and blobs.a[0] - 2.0 == pytest.approx(blobs.b[0] - 2.5)
+    edge = np.log(0.95 / 0.05)
+    s, r, rho = blobs.s[0], blobs.r[0], blobs.rho[0]
+    cov = [[s * s, rho * s * r], [rho * s * r, r * r]]
+    # upper quadrant of (X, Y) = lower quadrant of (-X, -Y)
+    mass = multivariate_normal(mean=[-blobs.a[0], -blobs.b[0]], cov=cov).cdf([-edge, -edge])
+    assert mass == pytest.approx(KF.CORNER_MASS_CAP, rel=1e-3)

@@ -197,7 +197,45 @@ def _blobs_from(stats: np.ndarray) -> Blobs:
     spread_t = np.minimum(stats[:, 1], MAX_SPREAD)
     spread_v = np.minimum(stats[:, 3], MAX_SPREAD)
     rho = np.clip(stats[:, 4], -MAX_RHO, MAX_RHO_POSITIVE)
-    return Blobs(a, spread_t, b, spread_v, rho)
+    return _corner_capped(Blobs(a, spread_t, b, spread_v, rho))
+
+
+#: the most an honest blob may put at >= 95% turnout and >= 95% leader share (true
+#: values, before counting noise). Honest files stay far below: Poland 2020's 382
+#: district blobs at most 1e-9, Canada 2011's classes 1e-16. Without the cap, Russia
+#: 2021's honest blobs of Tatarstan, Bashkortostan, Dagestan, Chechnya and Tuva put
+#: 2-21% of their stations there and "explained" 285 of the 587 corner stations.
+CORNER_MASS_CAP = 1e-3
+_CORNER_95 = float(logit(0.95))
+
+
+def _corner_mass(a, s, b, r, rho) -> np.ndarray:
+    from kzvote.methods.klimek import corner_probability
+
+    inf = np.full(len(a), np.inf)
+    return corner_probability(Blobs(a, s, b, r, rho), inf, inf)
+
+
+def _corner_capped(blobs: Blobs) -> Blobs:
+    """Blobs whose corner mass exceeds ``CORNER_MASS_CAP`` move down and left (both
+    centres by the same amount on the logit scale, found by bisection) until it is met."""
+    mass = _corner_mass(blobs.a, blobs.s, blobs.b, blobs.r, blobs.rho)
+    over = mass > CORNER_MASS_CAP
+    if not over.any():
+        return blobs
+    idx = np.flatnonzero(over)
+    a, s, b, r, rho = (x[idx] for x in (blobs.a, blobs.s, blobs.b, blobs.r, blobs.rho))
+    lo = np.zeros(len(idx))
+    hi = np.maximum(a, b) - _CORNER_95 + 4 * np.maximum(s, r) + 1.0
+    for _ in range(40):
+        mid = (lo + hi) / 2
+        high = _corner_mass(a - mid, s, b - mid, r, rho) > CORNER_MASS_CAP
+        lo = np.where(high, mid, lo)
+        hi = np.where(high, hi, mid)
+    new_a, new_b = blobs.a.copy(), blobs.b.copy()
+    new_a[idx] -= hi
+    new_b[idx] -= hi
+    return Blobs(new_a, blobs.s, new_b, blobs.r, blobs.rho)
 
 
 def _low_blob(t, v, registered, ballots):
