@@ -126,6 +126,18 @@ def test_tiny_calibration_through_the_cli(tmp_path):
     assert [row["sims"] for row in data["battery"]["power"]] == [2, 2, 2, 2]
     assert data["complete"] is True and data["twins_run"] == 3 + 4 * 2
     assert len(data["plots"]) == 2
+    # the console tables fit 80 columns: every test and subject is written out in full
+    from rich.console import Console
+
+    from kzvote.render.console import calibration_renderable
+
+    console = Console(width=80, record=True)
+    console.print(calibration_renderable(data))
+    text = console.export_text()
+    assert "…" not in text and max(len(line) for line in text.splitlines()) <= 80
+    flat = " ".join(text.split())
+    assert "candidate_sum_mismatch" in flat and "integer_percent either" in flat
+    assert "Power: smallest injected size" in text
     analysed = runner.invoke(
         app,
         [

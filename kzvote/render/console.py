@@ -583,61 +583,70 @@ def compare_renderable(data: dict[str, Any]) -> Group:
 
 
 DETECTED = ("detectable_at_80_percent", "called_at_80_percent")  # by p < alpha, by verdict
+#: short column heads of the power table
+_KIND_LABEL = {
+    "whole_percent": "whole %",
+    "stuffing_incremental": "incremental",
+    "stuffing_extreme": "extreme",
+    "invented": "invented",
+}
 
 
 def calibration_renderable(data: dict[str, Any]) -> Group:
     """False-positive rate per test, with the power sweep when there is one."""
     params = data["parameters"]
-    table = Table(
-        title=f"Calibration on {params['sims']} clean twins of {escape(data['input']['path'])} "
-        f"(alpha {params['alpha']})",
-        title_justify="left",
+    table = _table(
+        f"Calibration on {params['sims']} clean twins of {escape(data['input']['path'])} "
+        f"(alpha {params['alpha']})"
     )
-    for col in (
-        "test",
-        "subject",
-        "twins",
-        "false-positive rate",
-        "95% interval",
-        "calibrated",
-        "called anomaly",
-    ):
-        table.add_column(col)
+    table.add_column("test and subject", overflow="fold")
+    table.add_column("twins", justify="right")
+    table.add_column("p < alpha [95%]", no_wrap=True)
+    table.add_column("calibrated", no_wrap=True)
+    table.add_column("called", justify="right", no_wrap=True)
     inject = list(params["inject"])
-    for kind in inject:
-        table.add_column(f"80% at {kind}\n(p<alpha / called)")
+    power = _table("Power: smallest injected size caught in 80% of twins")
+    power.add_column("test and subject", overflow="fold")
+    power.add_column("injected", no_wrap=True)
+    power.add_column("p < alpha from", justify="right", no_wrap=True)
+    power.add_column("called from", justify="right", no_wrap=True)
     for record in data["tests"]:
         rate = record["false_positive_rate"]
         interval = record["interval"]
         ok = record["calibrated"]
-        cells = [
-            record["test"],
-            escape(str(record["subject"])),
+        label = f"{record['test']} {escape(str(record['subject']))}"
+        shown_rate = "-" if rate is None else f"{rate:.1%}"
+        if interval is not None:
+            shown_rate += f" [{100 * interval[0]:.1f}, {100 * interval[1]:.1f}]"
+        table.add_row(
+            label,
             str(record["sims"]),
-            "-" if rate is None else f"{rate:.3f}",
-            "-" if interval is None else f"[{interval[0]:.3f}, {interval[1]:.3f}]",
+            shown_rate,
             Text(
                 "-" if ok is None else ("yes" if ok else "NO"),
                 style="" if ok is None else ("green" if ok else "bold red"),
             ),
-            "-" if record.get("false_alarm_rate") is None else f"{record['false_alarm_rate']:.3f}",
-        ]
+            "-" if record.get("false_alarm_rate") is None else f"{record['false_alarm_rate']:.1%}",
+        )
         for kind in inject:
             sizes = [record.get(key, {}).get(kind) for key in DETECTED]
+            if sizes == [None, None]:  # tests that catch nothing are left out
+                continue
             shown = ["-" if size is None else f"{size:g}" for size in sizes]
-            cells.append("-" if sizes == [None, None] else " / ".join(shown))
-        table.add_row(*cells)
+            power.add_row(label, _KIND_LABEL.get(kind, kind), *shown)
     note = Text(
         "A test marked NO rejects clean twins of this election more (or less) often than "
         "alpha: treat its verdict here with care, or use analyze --calibrated. 'called "
         "anomaly' is how often the verdict (after adjustment and, for the fingerprint, the "
-        "materiality rules) said anomaly on a clean twin. '80% at': the smallest injected "
+        "materiality rules) said anomaly on a clean twin. Power: the smallest injected "
         "size from which the test's p < alpha, or its verdict said anomaly (called), in 80% "
-        "of injected twins at every larger size tried ('-': not reached); for a test marked "
-        "NO only 'called' means anything.",
+        "of injected twins at every larger size tried ('-': not reached; tests that reach "
+        "nothing are left out); for a test marked NO only 'called' means anything.",
         style="dim",
     )
     parts: list[Any] = [table]
+    if inject and power.row_count:
+        parts.append(power)
     battery = data.get("battery") or {}
     if battery.get("false_alarm_rate") is not None:
         low, high = battery["interval"]
