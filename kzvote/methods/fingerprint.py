@@ -60,6 +60,8 @@ MIN_STATIONS = 300
 MIN_REGISTERED = 100
 MATERIAL_F_I = 0.05
 MATERIAL_F_E = 0.002
+#: below this f_i, theta (the incremental stuffing's size) is not identified
+IDENTIFIED_F_I = 0.005
 CORNER = 0.95
 #: honest special stations that reach the corner, as a share of stations (Poland 2020)
 SPECIAL_ALLOWANCE = 0.0005
@@ -288,6 +290,10 @@ def _fingerprint_result(st, fair, fraud, reasons, ctx) -> StatResult:
     warnings = []
     if needed:
         for name, label in (("theta", "theta"), ("alpha", "alpha")):
+            # theta describes incremental stuffing only: with next to none it is not
+            # identified, and its bound says nothing
+            if name == "theta" and estimate["f_incremental"] < IDENTIFIED_F_I:
+                continue
             lo, hi = KF.BOUNDS[name]
             value = estimate[name]
             if value <= lo * 1.001 or value >= hi * 0.999:
@@ -337,7 +343,8 @@ def _fingerprint_result(st, fair, fraud, reasons, ctx) -> StatResult:
             f"({fraud.k} {group_word[st.kind]}), fitted by EM to every station; "
             "likelihood-ratio test of f_i = f_e = 0 against the chi-bar-square "
             "(0.25, 0.5, 0.25); anomaly needs f_i >= 0.05 or f_e >= 0.002; intervals "
-            "from the profile likelihood with the honest blobs held at the fit"
+            "from the profile likelihood (f_i and f_e with the honest blobs re-fitted, "
+            "theta and alpha with them held)"
         ),
     )
 
