@@ -9,11 +9,11 @@ Estimation. An expectation-maximisation scheme: given each station's posterior o
 being honest, each group's blob is the posterior-weighted mean, spread (counting noise
 removed) and correlation of its stations, shrunk toward the pooled values with the
 weight of ``SHRINK`` stations (a district of ten stations cannot carry its own blob);
-given the blobs, the four fraud parameters maximise the likelihood (L-BFGS-B with
-analytic gradients). Starting blobs are robust (medians and MADs) and leave out the
-stations at >= 90% turnout and share, so that a region stuffed to the corner starts
-from an honest blob near its neighbours' and its corner is explained by stuffing,
-never by an honest blob sitting at 100%.
+given the blobs, the weights f_i and f_e are maximised with the densities held and
+theta and alpha take one damped Newton step (see :func:`fit`). Starting blobs are
+robust (medians and MADs) and leave out the stations at >= 90% turnout and share, so
+that a region stuffed to the corner starts from an honest blob near its neighbours'
+and its corner is explained by stuffing, never by an honest blob sitting at 100%.
 
 The honest-only ("fair") model is fitted the same way with ``f_i = f_e = 0``.
 Nothing here prints.
