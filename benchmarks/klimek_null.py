@@ -43,7 +43,14 @@ def one(seed: int):
 
 
 def main() -> None:
-    from scipy.stats import beta, chi2
+    from scipy.stats import chi2
+
+    from kzvote.calibrate import _rate_interval
+    from kzvote.methods.fingerprint import chibar_sf
+
+    def share(k: int, n: int) -> str:
+        lo, hi = _rate_interval(k, n)  # Clopper-Pearson, as calibrate reports rates
+        return f"{k}/{n} = {k / n:.1%} [{lo:.1%}, {hi:.1%}]"
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--elections", type=int, default=80)
@@ -69,24 +76,13 @@ def main() -> None:
         ("chi2(3)", chi2.ppf(0.95, 3)),
         ("chi2(4)", chi2.ppf(0.95, 4)),
     ):
-        k = int((lr > cut).sum())
-        lo = beta.ppf(0.025, k, n - k + 1) if k else 0.0
-        hi = beta.ppf(0.975, k + 1, n - k) if k < n else 1.0
-        print(
-            f"  above the 95% point of {label} ({cut:.2f}): {k}/{n} = {k / n:.1%} "
-            f"[{lo:.1%}, {hi:.1%}]"
-        )
-    from kzvote.methods.fingerprint import chibar_sf
-
+        print(f"  above the 95% point of {label} ({cut:.2f}): {share(int((lr > cut).sum()), n)}")
     print(f"  LR = 0 (the full model is the honest one): {(lr <= 1e-9).mean():.1%}")
     p_values = np.array([chibar_sf(x) for x in lr])
     for level in (0.05, 0.10):
-        k = int((p_values < level).sum())
-        lo = beta.ppf(0.025, k, n - k + 1) if k else 0.0
-        hi = beta.ppf(0.975, k + 1, n - k) if k < n else 1.0
         print(
             f"  chi-bar-square (0.25, 0.5, 0.25) p < {level:.2f} (the test analyze uses): "
-            f"{k}/{n} = {k / n:.1%} [{lo:.1%}, {hi:.1%}]"
+            f"{share(int((p_values < level).sum()), n)}"
         )
     print(f"mean fit time {np.mean([r[5] for r in rows]):.1f} s")
 

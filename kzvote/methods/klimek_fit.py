@@ -288,56 +288,42 @@ class _Layout:
             self.rows = np.repeat(np.arange(k)[:, None], st.n, axis=1)
 
 
+def _tiled(st: Stations, blobs: Blobs, layout: _Layout):
+    """Each station's observed point and counts repeated once per block, with its blob
+    row in that block: (turnout, share, registered, ballots, invalid, blob)."""
+    reps = layout.rows.shape[0]
+    q = st.invalid if st.invalid is not None else np.zeros(st.n)
+    columns = (st.turnout, st.share, st.registered, st.ballots, q)
+    if reps > 1:
+        columns = tuple(np.tile(x, reps) for x in columns)
+    return (*columns, blobs.take(layout.rows.ravel()))
+
+
 def _fraud_part(st: Stations, blobs: Blobs, layout: _Layout, theta, alpha: float) -> np.ndarray:
     """log density (blocks, stations) of one fraud part: ``theta`` None is the extreme
     part (which does not depend on theta)."""
-    shape = layout.rows.shape
-    reps = shape[0]
-    blob = blobs.take(layout.rows.ravel())
-    q = st.invalid if st.invalid is not None else np.zeros(st.n)
-    tile = (lambda x: np.tile(x, reps)) if reps > 1 else (lambda x: x)  # noqa: E731
-    out = fraud_logpdf(
-        tile(st.turnout), tile(st.share), blob, tile(st.registered), tile(st.ballots), theta,
-        alpha, tile(q),
-    )  # fmt: skip
-    return out.reshape(shape)
+    t, v, n_reg, n_bal, q, blob = _tiled(st, blobs, layout)
+    return fraud_logpdf(t, v, blob, n_reg, n_bal, theta, alpha, q).reshape(layout.rows.shape)
 
 
-def _component_logs(st: Stations, blobs: Blobs, layout: _Layout, p: dict, fair: bool, grad):
+def _component_logs(st: Stations, blobs: Blobs, layout: _Layout, p: dict, fair: bool, extra):
     """log densities (blocks, stations) of the honest, incremental and extreme parts;
-    ``grad`` True: with their theta/alpha derivatives; "moments": with the fraud parts'
-    posterior moments of the clean logit point; "all": both, as (moments, derivatives)."""
+    ``extra`` True: with the fraud parts' posterior moments of the clean logit point and
+    their theta/alpha derivatives, as ((moments inc, moments ext), (d theta inc,
+    d alpha inc, d alpha ext)) (one pass of the EM)."""
     shape = layout.rows.shape
-    rows = layout.rows.ravel()
-    reps = shape[0]
-    t = np.tile(st.turnout, reps)
-    v = np.tile(st.share, reps)
-    n_reg = np.tile(st.registered, reps)
-    n_bal = np.tile(st.ballots, reps)
-    q = np.tile(st.invalid if st.invalid is not None else np.zeros(st.n), reps)
-    blob = blobs.take(rows)
+    t, v, n_reg, n_bal, q, blob = _tiled(st, blobs, layout)
     lh = honest_logpdf(t, v, blob, n_reg, n_bal).reshape(shape)
     if fair:
         return lh, None, None, None
-    if grad == "all":
-        kw = {"moments": True, "gradient": True}
-    else:
-        kw = {"moments": True} if grad == "moments" else {"gradient": bool(grad)}
+    kw = {"moments": True, "gradient": True} if extra else {}
     inc = fraud_logpdf(t, v, blob, n_reg, n_bal, p["theta"], p["alpha"], q, **kw)
     ext = fraud_logpdf(t, v, blob, n_reg, n_bal, None, p["alpha"], q, **kw)
-    if grad == "all":
-        inc = [x.reshape(shape) for x in inc]
-        ext = [x.reshape(shape) for x in ext]
-        return lh, inc[0], ext[0], ((inc[3:], ext[3:]), (inc[1], inc[2], ext[2]))
-    if grad == "moments":
-        inc = [x.reshape(shape) for x in inc]
-        ext = [x.reshape(shape) for x in ext]
-        return lh, inc[0], ext[0], (inc[1:], ext[1:])
-    if grad:
-        li, dti, dai = (x.reshape(shape) for x in inc)
-        le, _, dae = (x.reshape(shape) for x in ext)
-        return lh, li, le, (dti, dai, dae)
-    return lh, inc.reshape(shape), ext.reshape(shape), None
+    if not extra:
+        return lh, inc.reshape(shape), ext.reshape(shape), None
+    inc = [x.reshape(shape) for x in inc]
+    ext = [x.reshape(shape) for x in ext]
+    return lh, inc[0], ext[0], ((inc[3:], ext[3:]), (inc[1], inc[2], ext[2]))
 
 
 #: weight of the "unexplained" part: a uniform density on the unit square. A station
@@ -529,7 +515,7 @@ def fit(
     it = 0
     for it in range(1, max_iter + 1):
         log_class = _log_class(weights, layout)
-        lh, li, le, extra = _component_logs(st, blobs, layout, p, fair, "all")
+        lh, li, le, extra = _component_logs(st, blobs, layout, p, fair, True)
         if not fair:
             p = _weights_step(lh, li, le, log_class, p, hold)
         station, resp = _mixture(lh, li, le, p, log_class, fair)
@@ -763,22 +749,15 @@ def fit_with_intervals(st: Stations, fraud: Fit, fair: Fit) -> tuple[Fit, dict]:
     re-fitted (:func:`refitted_interval`). Where either profile finds a higher
     likelihood than the EM's end point (Canada 2011's latent classes: alpha 1.1 against
     a profile maximum near 10), the EM is restarted there and the intervals recomputed,
-    at most twice, so that the estimate is the maximum its intervals are drawn around."""
+    at most three times, so that the estimate is the maximum its intervals are drawn
+    around."""
     for _ in range(3):
         ci = profile_intervals(st, fraud)
-        restart = None
         if ci["best"]["loglik"] > fraud.loglik + 0.1:
             params = dict(ci["best"]["params"])
             restart = Fit(params, fraud.blobs, fraud.class_weights, 0.0, False)
         else:
-            for name in ("f_incremental", "f_extreme"):
-                held = ci[name]
-                ci[name] = refitted_interval(st, fraud, name, held)
-                ci[name]["held"] = [held["low"], held["high"]]
-                found = ci[name].pop("best_fit")
-                if found is not None and found.loglik > fraud.loglik + 0.1:
-                    restart = found
-                    break
+            restart = _refit_weight_intervals(st, fraud, ci, stop_above=fraud.loglik + 0.1)
         if restart is None:
             return fraud, ci
         again = _at_least(fit(st, fair=False, start=restart), fair)
@@ -788,12 +767,22 @@ def fit_with_intervals(st: Stations, fraud: Fit, fair: Fit) -> tuple[Fit, dict]:
     # the restarts did not settle (the EM creeps: Russia 2012's alpha): the intervals
     # of the last full fit, which then lies outside some of them (the result says so)
     ci = profile_intervals(st, fraud)
+    _refit_weight_intervals(st, fraud, ci)
+    return fraud, ci
+
+
+def _refit_weight_intervals(st: Stations, fraud: Fit, ci: dict, stop_above=np.inf):
+    """Replace the held-blob intervals of f_i and f_e in ``ci`` by the re-fitted ones
+    (the held ends kept under "held"). A constrained fit whose likelihood exceeds
+    ``stop_above`` ends the work and is returned (the EM restarts from it)."""
     for name in ("f_incremental", "f_extreme"):
         held = ci[name]
         ci[name] = refitted_interval(st, fraud, name, held)
         ci[name]["held"] = [held["low"], held["high"]]
-        ci[name].pop("best_fit")
-    return fraud, ci
+        found = ci[name].pop("best_fit")
+        if found is not None and found.loglik > stop_above:
+            return found
+    return None
 
 
 #: EM iterations of each constrained fit of the re-fitted profile (warm started)
