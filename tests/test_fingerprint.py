@@ -36,6 +36,15 @@ def test_chibar_reference_against_monte_carlo():
     assert F.chibar_sf(0.0) == 1.0
 
 
+def test_lr_reference_is_chi_square_with_two_degrees():
+    """The test's p (chosen by measurement, docs/fingerprint.md) against scipy."""
+    from scipy.stats import chi2
+
+    for lr in (0.3, 2.0, 5.99, 12.0):
+        assert F.lr_sf(lr) == pytest.approx(chi2.sf(lr, 2), rel=1e-9)
+    assert F.lr_sf(0.0) == 1.0
+
+
 def test_grid_interval_interpolates_and_flags_bounds():
     grid = [0.0, 1.0, 2.0, 3.0, 4.0]
     prof = [-10.0, -1.0, 0.0, -1.0, -10.0]  # crossings at 1.92 below the top
@@ -97,6 +106,9 @@ def test_clean_election_of_the_second_generator_is_consistent():
     assert fp.details["f_incremental"] == 0.0 or not fp.details["fraud_part_needed"]
     assert fp.details["f_extreme"] < 0.002
     assert fp.details["f_extreme_interval"][0] == 0.0
+    if not fp.details["fraud_part_needed"]:  # the honest model is in the acceptance region
+        assert fp.details["f_incremental_interval"][0] == 0.0
+        assert "low" in fp.details["at_bound"]["f_incremental"]
     assert all(r.verdict != "anomaly" for r in finalise(results, 0.05, "holm"))
 
 

@@ -227,3 +227,55 @@ def test_honest_blobs_never_centre_in_the_corner():
     assert blobs.a[0] == pytest.approx(4.0) and blobs.b[0] == pytest.approx(edge)
     assert blobs.a[1] == pytest.approx(edge) and blobs.b[1] == pytest.approx(5.0)
     assert blobs.a[2] == 4.0 and blobs.b[2] == 1.0  # high turnout alone is not the corner
+
+
+def test_blob_step_reaches_each_regions_likelihood_maximum():
+    """The EM's blob step (moments, counting noise removed, centres shrunk toward the
+    pool) must end where each region's own likelihood peaks. Regions whose centres lie
+    far apart: a fixed pull of 20 stations toward the pool left the outer regions'
+    centres about 0.05 short on the logit scale, several log-likelihood units below
+    their maxima; the empirical-Bayes pull is near nothing here."""
+    from dataclasses import replace
+
+    from scipy.optimize import minimize
+
+    rng = np.random.default_rng(11)
+    k, per = 6, 400
+    centres_t = np.linspace(-1.0, 1.6, k)
+    centres_v = np.linspace(0.8, -0.8, k)
+    blobs = K.Blobs(centres_t, np.full(k, 0.25), centres_v, np.full(k, 0.35), np.full(k, -0.2))
+    group = np.repeat(np.arange(k), per)
+    n_reg = rng.integers(300, 2500, k * per).astype(float)
+    n_bal = np.round(n_reg * 0.5)
+    t, v, _ = K.draw(rng, blobs.take(group), n_reg, n_bal, 0.0, 0.0, 0.1, 2.0, np.zeros(k * per))
+    st = K.Stations(t, v, n_reg, n_bal, group, tuple(f"R{i}" for i in range(k)), None, "region")
+    fair = KF.fit(st, fair=True, tol=1e-4, max_iter=200)
+    for g in (0, k - 1):  # the outermost regions, where a pull toward the pool costs most
+        m = group == g
+        sub = replace(st, turnout=t[m], share=v[m], registered=n_reg[m], ballots=n_bal[m],
+                      group=np.zeros(int(m.sum()), dtype=int), names=("R",))  # fmt: skip
+
+        def nll(x, sub=sub):
+            a, s, b, r, rho = x
+            if s <= 0.01 or r <= 0.01 or abs(rho) >= 0.95:
+                return 1e9
+            one = K.Blobs(*(np.array([y]) for y in (a, s, b, r, rho)))
+            return -KF.loglik(sub, KF.Fit(dict(KF.NO_FRAUD), one, None, 0.0, True))
+
+        x0 = [float(y[g]) for y in (fair.blobs.a, fair.blobs.s, fair.blobs.b, fair.blobs.r,
+                                    fair.blobs.rho)]  # fmt: skip
+        best = minimize(nll, x0, method="Nelder-Mead", options={"xatol": 1e-5, "fatol": 1e-4})
+        assert -nll(x0) > -best.fun - 0.5, (g, -nll(x0), -best.fun, best.x, x0)
+
+
+def test_centre_pull_follows_how_far_groups_differ():
+    """Empirical Bayes: groups whose centres differ no more than their sampling noise
+    are pulled most of the way to the pool, groups far apart hardly at all."""
+    weight = np.full(10, 25.0)
+    var = np.full(10, 0.09)
+    noise_only = np.random.default_rng(1).normal(0.0, np.sqrt(0.09 / 25), 10)
+    apart = np.linspace(-1, 1, 10)
+    near = KF._centre_pseudo_counts(noise_only, weight, var)
+    far = KF._centre_pseudo_counts(apart, weight, var)
+    assert np.all(near / (near + weight) > 0.5)
+    assert np.all(far / (far + weight) < 0.01)
