@@ -280,6 +280,14 @@ def _low_blob(t, v, registered, ballots):
     return out[0], min(out[1], s0 * 2), out[2], min(out[3], r0 * 2), rho
 
 
+def _mean_noise(rows, weight, inv_count, k: int, centre) -> np.ndarray:
+    """Per group, the weighted mean variance of the counting noise on the logit scale,
+    ``1 / (N p (1 - p))`` with ``p`` the group's centre (kept within 1-99%)."""
+    p = np.clip(expit(centre), 0.01, 0.99)
+    total = np.maximum(np.bincount(rows, weights=weight, minlength=k), 1e-12)
+    return np.bincount(rows, weights=weight * inv_count, minlength=k) / total / (p * (1 - p))
+
+
 def initial_blobs(
     st: Stations, k_latent: int = 1, low: bool = False
 ) -> tuple[Blobs, np.ndarray | None]:
@@ -297,13 +305,9 @@ def initial_blobs(
             m = g == code
             stats[code] = robust(t[m], v[m], n_reg[m], n_bal[m])
         # the groups' variances for the centres' shrinkage: spread plus mean noise
-        p_t = np.clip(expit(stats[:, 0]), 0.01, 0.99)
-        p_v = np.clip(expit(stats[:, 2]), 0.01, 0.99)
-        noise_t = np.bincount(g, weights=1 / n_reg, minlength=len(count))
-        noise_v = np.bincount(g, weights=1 / n_bal, minlength=len(count))
-        safe = np.maximum(count, 1)
-        var_t = stats[:, 1] ** 2 + noise_t / safe / (p_t * (1 - p_t))
-        var_v = stats[:, 3] ** 2 + noise_v / safe / (p_v * (1 - p_v))
+        ones = np.ones(st.n)
+        var_t = stats[:, 1] ** 2 + _mean_noise(g, ones, 1 / n_reg, len(count), stats[:, 0])
+        var_v = stats[:, 3] ** 2 + _mean_noise(g, ones, 1 / n_bal, len(count), stats[:, 2])
         return _blobs_from(_shrink(stats, count, SHRINK, var_t, var_v)), None
     order = np.argsort(v, kind="stable")
     parts = np.array_split(order, k_latent)
@@ -420,11 +424,8 @@ def _update_blobs(st: Stations, layout: _Layout, resp: np.ndarray, extra, k: int
     var_t = tot[3] / safe - a**2
     var_v = tot[4] / safe - b**2
     cov = tot[5] / safe - a * b
-    pt, pv = np.clip(expit(a), 0.01, 0.99), np.clip(expit(b), 0.01, 0.99)
-    noise_t = np.bincount(rows, weights=w * inv_n, minlength=k) / safe / (pt * (1 - pt))
-    noise_v = np.bincount(rows, weights=w * inv_m, minlength=k) / safe / (pv * (1 - pv))
-    s = np.sqrt(np.maximum(var_t - noise_t, MIN_SPREAD**2))
-    r = np.sqrt(np.maximum(var_v - noise_v, MIN_SPREAD**2))
+    s = np.sqrt(np.maximum(var_t - _mean_noise(rows, w, inv_n, k, a), MIN_SPREAD**2))
+    r = np.sqrt(np.maximum(var_v - _mean_noise(rows, w, inv_m, k, b), MIN_SPREAD**2))
     rho = np.clip(cov / (s * r), -MAX_RHO, MAX_RHO)
     stats = np.stack([a, s, b, r, rho], axis=1)
     shrink = SHRINK if st.kind != "latent" else 0.0
@@ -493,9 +494,9 @@ def _shape_step(resp, grads, p: dict, radius: float, hold: dict, memory: dict) -
     if "x" in memory:
         moved = x - memory["x"]
         for j in np.flatnonzero(free):
-            if abs(moved[j]) < 1e-9 or np.sign(g[j]) != np.sign(memory["g"][j]):
-                continue
-            if np.sign(moved[j]) != np.sign(g[j]) or np.sign(step[j]) != np.sign(g[j]):
+            # still climbing the same way: the gradient, the last move and the step agree
+            same = {np.sign(g[j]), np.sign(memory["g"][j]), np.sign(moved[j]), np.sign(step[j])}
+            if abs(moved[j]) < 1e-9 or len(same) != 1:
                 continue
             curvature = (memory["g"][j] - g[j]) / moved[j]
             longer = g[j] / curvature if curvature > 0 else 2 * moved[j]
