@@ -192,6 +192,29 @@ def test_compiled_kernel_equals_the_numpy_version(theta, monkeypatch):
         assert np.allclose(fast[:, positive], ref[:, positive], rtol=1e-9, atol=1e-9)
 
 
+@pytest.mark.skipif(not K._kernel_available(), reason="numba is not installed")
+def test_kernel_with_more_ordinary_than_fine_nodes(monkeypatch):
+    """The kernel's per-station buffers hold the larger of the two node sets (they were
+    sized by the fine set alone, and more ordinary nodes than fine ones wrote past them:
+    found when a quadrature study ran 4000 ordinary and 96 fine nodes)."""
+    rng = np.random.default_rng(5)
+    m = 300
+    t, v = rng.uniform(0.3, 0.9, m), rng.uniform(0.2, 0.8, m)
+    blob = K.Blobs(
+        np.full(m, 0.3), np.full(m, 0.3), np.zeros(m), np.full(m, 0.3), np.zeros(m)
+    )  # fmt: skip
+    n_reg, n_bal = np.full(m, 1500.0), np.full(m, 900.0)
+    monkeypatch.setattr(K, "_GL", K._gauss_legendre(200))
+    monkeypatch.setattr(K, "_GL_FINE", K._gauss_legendre(16))
+    values = {}
+    for compiled in (True, False):
+        monkeypatch.setattr(K, "_USE_KERNEL", compiled)
+        values[compiled] = K.fraud_logpdf(t, v, blob, n_reg, n_bal, 0.2, 2.0, 0.01)
+    finite = np.isfinite(values[False])
+    assert finite.mean() > 0.5
+    assert np.allclose(values[True][finite], values[False][finite], rtol=1e-9, atol=1e-9)
+
+
 def test_corner_probability_against_scipy():
     """The honest corner probability against scipy's bivariate normal CDF (upper
     quadrant by inclusion-exclusion)."""

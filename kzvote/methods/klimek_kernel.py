@@ -47,7 +47,7 @@ def _kernel(
     kept = math.erf(1.0 / (scale * math.sqrt(2.0)))  # 2 ndtr(1/scale) - 1
     size_const = math.log(2.0) - _LOG_SQRT_2PI - math.log(scale) - math.log(kept)
     d_kept = -2.0 * math.exp(-0.5 / scale**2 - _LOG_SQRT_2PI) / scale**2
-    k_max = nodes_fine.shape[0]
+    k_max = max(nodes_fine.shape[0], nodes.shape[0])
     log_f = np.empty(k_max)
     lt_buf = np.empty(k_max)
     lv_buf = np.empty(k_max)
