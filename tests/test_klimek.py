@@ -302,3 +302,27 @@ def test_centre_pull_follows_how_far_groups_differ():
     far = KF._centre_pseudo_counts(apart, weight, var)
     assert np.all(near / (near + weight) > 0.5)
     assert np.all(far / (far + weight) < 0.01)
+
+
+def test_quadrature_check_sees_a_coarse_rule(monkeypatch):
+    """The check (fitted log-likelihood with the nodes doubled) is small with the
+    production rule on a stuffed independent election, and large with a rule too coarse
+    for the integrand; the doubled rule moves toward a 1,000-node reference."""
+    from second_generator import election
+
+    frame, _ = election(2000, 8, f_i=0.25, f_e=0.03, theta=0.2, seed=2)
+    st = _stations(frame)
+    _, fraud = KF.fit_pair(st)
+    fine = abs(KF.quadrature_check(st, fraud)["loglik_difference"])
+    assert fine < KF.QUADRATURE_WARN
+    monkeypatch.setattr(K, "NODES", 3)
+    monkeypatch.setattr(K, "NODES_FINE", 4)
+    monkeypatch.setattr(K, "_GL", K._gauss_legendre(3))
+    monkeypatch.setattr(K, "_GL_FINE", K._gauss_legendre(4))
+    coarse = KF.Fit(fraud.params, fraud.blobs, fraud.class_weights, 0.0, False)
+    coarse.loglik = KF.loglik(st, coarse)
+    moved = KF.quadrature_check(st, coarse)["loglik_difference"]
+    reference = (K._gauss_legendre(1000), K._gauss_legendre(1000))
+    error = KF.loglik(st, coarse, nodes=reference) - coarse.loglik
+    assert abs(moved) > 10 * max(fine, 0.05)
+    assert abs(error - moved) < abs(error)

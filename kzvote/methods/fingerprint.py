@@ -310,6 +310,7 @@ def _fingerprint_result(st, fair, fraud, reasons, ctx) -> StatResult:
     corner = (st.turnout >= CORNER) & (st.share >= CORNER)
     details["corner_share"] = float(corner.mean())
     details["misfit"] = _misfit(st, fraud)
+    details["quadrature"] = KF.quadrature_check(st, fraud)
     details["fair_model"] = _fit_summary(st, fair)
     details["fraud_model"] = _fit_summary(st, fraud)
     warnings = []
@@ -340,6 +341,13 @@ def _fingerprint_result(st, fair, fraud, reasons, ctx) -> StatResult:
             "the fit did not reach the maximum its profile found for "
             + ", ".join(outside)
             + ": the estimate lies outside its interval; read the interval, not the estimate"
+        )
+    moved = details["quadrature"]["loglik_difference"]
+    if abs(moved) > KF.QUADRATURE_WARN:
+        warnings.append(
+            f"the fitted log-likelihood moves by {moved:+.2f} units when the stuffed "
+            "parts' quadrature nodes are doubled: intervals (cut 1.92 units) and the "
+            "ratio are uncertain by about as much"
         )
     if details["misfit"]["share_misplaced"] > 0.1:
         warnings.append(

@@ -202,25 +202,28 @@ def fraud_logpdf(
     *,
     gradient: bool = False,
     moments: bool = False,
+    nodes: tuple | None = None,
 ):
     """Log density of stuffed stations at their observed points (see :func:`_fraud`);
     stations at >= 95% turnout, where the integrand is sharpest, get ``NODES_FINE``
-    quadrature nodes. ``gradient``: also the derivatives in theta and alpha;
-    ``moments``: also the posterior means of the clean point's logit coordinates, their
-    squares and product (for the EM's blob step); both: the value, the two derivatives,
-    then the five moments (one pass of the EM)."""
+    quadrature nodes (``nodes``: other rules, (ordinary, fine) from
+    :func:`_gauss_legendre`, for the quadrature check). ``gradient``: also the
+    derivatives in theta and alpha; ``moments``: also the posterior means of the clean
+    point's logit coordinates, their squares and product (for the EM's blob step); both:
+    the value, the two derivatives, then the five moments (one pass of the EM)."""
     if moments and gradient:
         mode = "all"
     else:
         mode = "moments" if moments else ("gradient" if gradient else "value")
     t = np.asarray(t, dtype=float)
     invalid = np.broadcast_to(np.asarray(invalid, dtype=float), t.shape)
+    gl, gl_fine = nodes if nodes is not None else (_GL, _GL_FINE)
     if _USE_KERNEL:
         from kzvote.methods import klimek_kernel as K
 
         code = {"value": K.VALUE, "gradient": K.GRADIENT, "moments": K.MOMENTS, "all": K.ALL}
         out = K.fraud_density(
-            t, v, blob, registered, ballots, theta, alpha, invalid, code[mode], _GL, _GL_FINE,
+            t, v, blob, registered, ballots, theta, alpha, invalid, code[mode], gl, gl_fine,
             HIGH_TURNOUT,
         )  # fmt: skip
         if mode == "value":
@@ -232,9 +235,9 @@ def fraud_logpdf(
         return tuple(out[:, c] for c in range(6))
     high = t >= HIGH_TURNOUT
     if not high.any():
-        return _fraud(t, v, blob, registered, ballots, theta, alpha, invalid, mode, _GL)
+        return _fraud(t, v, blob, registered, ballots, theta, alpha, invalid, mode, gl)
     parts = []
-    for mask, gl in ((~high, _GL), (high, _GL_FINE)):
+    for mask, rule in ((~high, gl), (high, gl_fine)):
         idx = np.flatnonzero(mask)
         parts.append(
             (
@@ -249,7 +252,7 @@ def fraud_logpdf(
                     alpha,
                     invalid[idx],
                     mode,
-                    gl,
+                    rule,
                 ),
             )
         )
