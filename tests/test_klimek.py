@@ -305,16 +305,18 @@ def test_centre_pull_follows_how_far_groups_differ():
 
 
 def test_quadrature_check_sees_a_coarse_rule(monkeypatch):
-    """The check (fitted log-likelihood with the nodes doubled) is small with the
-    production rule on a stuffed independent election, and large with a rule too coarse
-    for the integrand; the doubled rule moves toward a 1,000-node reference."""
+    """The check (fitted log-likelihood with the nodes doubled, at the estimate and its
+    alpha neighbours) is small with the production rule on a stuffed independent
+    election, and large with a rule too coarse for the integrand; the doubled rule moves
+    toward a 1,000-node reference."""
     from second_generator import election
 
     frame, _ = election(2000, 8, f_i=0.25, f_e=0.03, theta=0.2, seed=2)
     st = _stations(frame)
     _, fraud = KF.fit_pair(st)
-    fine = abs(KF.quadrature_check(st, fraud)["loglik_difference"])
-    assert fine < KF.QUADRATURE_WARN
+    check = KF.quadrature_check(st, fraud)
+    fine = abs(check["loglik_difference"])
+    assert max(fine, check["spread"]) < KF.QUADRATURE_WARN
     monkeypatch.setattr(K, "NODES", 3)
     monkeypatch.setattr(K, "NODES_FINE", 4)
     monkeypatch.setattr(K, "_GL", K._gauss_legendre(3))

@@ -342,12 +342,13 @@ def _fingerprint_result(st, fair, fraud, reasons, ctx) -> StatResult:
             + ", ".join(outside)
             + ": the estimate lies outside its interval; read the interval, not the estimate"
         )
-    moved = details["quadrature"]["loglik_difference"]
-    if abs(moved) > KF.QUADRATURE_WARN:
+    quad = details["quadrature"]
+    moved = max(abs(quad["loglik_difference"]), quad["spread"])
+    if moved > KF.QUADRATURE_WARN:
         warnings.append(
-            f"the fitted log-likelihood moves by {moved:+.2f} units when the stuffed "
-            "parts' quadrature nodes are doubled: intervals (cut 1.92 units) and the "
-            "ratio are uncertain by about as much"
+            f"the log-likelihood moves by up to {moved:.1f} units when the stuffed parts' "
+            "quadrature nodes are doubled: intervals (cut 1.92 units) and the ratio are "
+            "uncertain by about as much"
         )
     if details["misfit"]["share_misplaced"] > 0.1:
         warnings.append(

@@ -525,26 +525,40 @@ def loglik(st: Stations, fit_: Fit, nodes=None) -> float:
 
 
 #: a fit whose log-likelihood moves by more than this when the quadrature nodes are
-#: doubled carries the warning that its intervals and ratio are uncertain by as much
+#: doubled, at the estimate or between it and its alpha neighbours, carries the warning
+#: that its intervals and ratio are uncertain by as much
 QUADRATURE_WARN = 0.5
+#: the alpha neighbours of the check: the profile's nearest multiples (``NEAR``)
+QUADRATURE_ALPHA = (0.93, 1.07)
 
 
 def quadrature_check(st: Stations, fit_: Fit) -> dict:
     """How much the fitted log-likelihood moves when the fraud parts' quadrature nodes
-    are doubled (``klimek.NODES`` and ``NODES_FINE``). The integrand can be sharper than
-    the nodes' spacing (stations near 100% for the leader): on Russia 2011 the
-    production rule is 0.8 units from a 1,500-node reference at the estimate and its
-    error varies by 3.9 units along the alpha profile (``benchmarks/bench_quadrature.py``),
-    Poland 2020 0.07 and 0.16. Doubling costs two density evaluations."""
+    are doubled (``klimek.NODES`` and ``NODES_FINE``), at the estimate and at alpha times
+    0.93 and 1.07 (the spread of the changes is what an interval's 1.92 cut feels). The
+    integrand can be sharper than the nodes' spacing (stations near 100% for the
+    leader): on Russia 2011 the production rule is 0.8 units from a 1,500-node reference
+    at one estimate and its error spreads over 3.9 units along the alpha profile
+    (``benchmarks/bench_quadrature.py``); Poland 2020 0.07 and 0.16. Costs six density
+    evaluations."""
     from kzvote.methods import klimek as K
 
     doubled = (K._gauss_legendre(2 * K.NODES), K._gauss_legendre(2 * K.NODES_FINE))
-    used = fit_.loglik  # the EM's value at these parameters, with the production rule
-    finer = loglik(st, fit_, nodes=doubled)
+    lo, hi = BOUNDS["alpha"]
+    changes = []
+    for m in (1.0, *QUADRATURE_ALPHA):
+        alpha = float(np.clip(fit_.params["alpha"] * m, lo, hi))
+        at = Fit(dict(fit_.params, alpha=alpha), fit_.blobs, fit_.class_weights, 0.0, False)
+        # at the estimate the EM's value is the production rule's
+        used = fit_.loglik if m == 1.0 else loglik(st, at)
+        changes.append(loglik(st, at, nodes=doubled) - used)
     return {
         "nodes": [K.NODES, K.NODES_FINE],
         "doubled": [2 * K.NODES, 2 * K.NODES_FINE],
-        "loglik_difference": float(finer - used),
+        "loglik_difference": float(changes[0]),
+        "alpha_multiples": [1.0, *QUADRATURE_ALPHA],
+        "differences": [float(c) for c in changes],
+        "spread": float(max(changes) - min(changes)),
     }
 
 
