@@ -346,9 +346,9 @@ def _fingerprint_result(st, fair, fraud, reasons, ctx) -> StatResult:
     moved = max(abs(quad["loglik_difference"]), quad["spread"])
     if moved > KF.QUADRATURE_WARN:
         warnings.append(
-            f"the log-likelihood moves by up to {moved:.1f} units when the stuffed parts' "
-            "quadrature nodes are doubled: intervals (cut 1.92 units) and the ratio are "
-            "uncertain by about as much"
+            "the intervals are approximate: computed twice as finely, the numerical "
+            f"integral behind the fit moves its log-likelihood by up to {moved:.1f} units "
+            "(an interval's edge is 1.92 units from the top)"
         )
     if details["misfit"]["share_misplaced"] > 0.1:
         warnings.append(
