@@ -60,22 +60,12 @@ def _stations_generated():
     return klimek_stations(table, table.leader(), {})[0]
 
 
-def _loglik(st, fit_, params, nodes: int | None, fine: int | None) -> float:
-    saved = K._GL, K._GL_FINE
-    try:
-        if nodes is not None:
-            K._GL, K._GL_FINE = K._gauss_legendre(nodes), K._gauss_legendre(fine)
-        layout = KF._Layout(st, fit_.k)
-        log_class = KF._log_class(fit_.class_weights, layout)
-        lh, _, _, _ = KF._component_logs(st, fit_.blobs, layout, params, True, False)
-        li = KF._fraud_part(st, fit_.blobs, layout, params["theta"], params["alpha"])
-        le = KF._fraud_part(st, fit_.blobs, layout, None, params["alpha"])
-        w = KF._Weights(
-            KF._marginal(lh, log_class), KF._marginal(li, log_class), KF._marginal(le, log_class)
-        )
-        return w.loglik(params["f_incremental"], params["f_extreme"])
-    finally:
-        K._GL, K._GL_FINE = saved
+def _loglik(st, fit_, params, nodes: int | None) -> float:
+    """The fit's log-likelihood at ``params``, with the production rule (``nodes``
+    None) or ``nodes`` Gauss-Legendre nodes for both node sets."""
+    rule = None if nodes is None else (K._gauss_legendre(nodes),) * 2
+    at = KF.Fit(dict(params), fit_.blobs, fit_.class_weights, 0.0, False)
+    return KF.loglik(st, at, nodes=rule)
 
 
 def study(name: str, st, reference: int) -> list[str]:
@@ -95,17 +85,17 @@ def study(name: str, st, reference: int) -> list[str]:
     ]
     local = []
     for label, params in points:
-        used = _loglik(st, fraud, params, None, None)
-        ref = _loglik(st, fraud, params, reference, reference)
+        used = _loglik(st, fraud, params, None)
+        ref = _loglik(st, fraud, params, reference)
         error = used - ref
         if label == "estimate" or label.startswith("alpha"):
             local.append(error)
         lines.append(f"  {label:<26} production - reference: {error:+8.3f}")
     # the reference's own error: the same at twice its nodes
-    twice = _loglik(st, fraud, p, 2 * reference, 2 * reference)
+    twice = _loglik(st, fraud, p, 2 * reference)
     lines.append(
         f"  reference at {reference} - at {2 * reference} nodes (estimate): "
-        f"{_loglik(st, fraud, p, reference, reference) - twice:+8.3f}"
+        f"{_loglik(st, fraud, p, reference) - twice:+8.3f}"
     )
     lines.append(
         f"  spread of the error over the estimate and its alpha multiples: "

@@ -539,8 +539,9 @@ def quadrature_check(st: Stations, fit_: Fit) -> dict:
     integrand can be sharper than the nodes' spacing (stations near 100% for the
     leader): on Russia 2011 the production rule is 0.8 units from a 1,500-node reference
     at one estimate and its error spreads over 3.9 units along the alpha profile
-    (``benchmarks/bench_quadrature.py``); Poland 2020 0.07 and 0.16. Costs six density
-    evaluations."""
+    (``benchmarks/bench_quadrature.py``); Poland 2020 0.07 and 0.16. Costs ten
+    evaluations of a fraud part's density (twice the nodes at three points, the
+    production rule at the two neighbours)."""
     from kzvote.methods import klimek as K
 
     doubled = (K._gauss_legendre(2 * K.NODES), K._gauss_legendre(2 * K.NODES_FINE))
