@@ -32,8 +32,11 @@ with Jacobian ``1 / ((1 - x) B)``. With ``y = -log(1 - x)`` (so ``dx = (1 - x) d
 ``tau`` moves with ``y`` at the rate ``1 - tau``, so on the ``y`` scale the honest blob is
 never much narrower than its own spread whatever ``T``; the integral runs over the ``y`` for
 which ``tau`` lies within 6 spreads of the group's centre (and ``x`` within the fraud
-size's support), by Gauss-Legendre quadrature. Checked against Monte Carlo draws of the
-model in ``tests/test_klimek.py``.
+size's support). Inside that window the integrand is positive only where the clean point
+lies in the unit square, and near 100% for the leader it peaks sharply at an edge of
+that support; the quadrature (:class:`Rule`) finds each station's support and packs its
+nodes geometrically toward both edges. Checked against Monte Carlo draws of the model
+and a 6,000-node reference in ``tests/test_klimek.py``.
 
 Nothing here fits or prints; :mod:`kzvote.methods.klimek_fit` fits the model.
 """
@@ -41,12 +44,14 @@ Nothing here fits or prints; :mod:`kzvote.methods.klimek_fit` fits the model.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 
 EXTREME_SCALE = 0.075
-#: Gauss-Legendre nodes of the fraud-size integral
-NODES = 24
+#: Gauss-Legendre nodes of the fraud-size integral on each half of a station's
+#: support (:class:`Rule`)
+NODES = 32
 #: the integral's window: the honest blob within this many spreads of its centre
 WINDOW_SD = 6.0
 _LOG_SQRT_2PI = 0.5 * np.log(2 * np.pi)
@@ -157,16 +162,64 @@ def honest_logpdf(t, v, blob: Blobs, registered, ballots) -> np.ndarray:
     )
 
 
+@lru_cache(maxsize=16)
 def _gauss_legendre(k: int):
-    x, w = np.polynomial.legendre.leggauss(k)
-    return (x + 1) / 2, w / 2
+    """Nodes and weights on [0, 1], cached (numpy's rule costs O(k^3), 40 s at 6,000
+    nodes; above 150 nodes scipy's asymptotic one, 1.5 s at 6,000)."""
+    if k > 150:
+        from scipy.special import roots_legendre
+
+        x, w = roots_legendre(k)
+    else:
+        x, w = np.polynomial.legendre.leggauss(k)
+    x, w = (x + 1) / 2, w / 2
+    x.flags.writeable = False
+    w.flags.writeable = False
+    return x, w
 
 
-_GL = _gauss_legendre(NODES)
-#: nodes for stations at >= HIGH_TURNOUT (the integrand is sharp as x -> 1)
-NODES_FINE = 96
+#: scan points of the support search (both ends of the window included)
+SCAN = 16
+#: the graded rule's deepest node: this fraction of the support's half-width from its
+#: edge (the spike at the edge is about 1e-4 of the window wide on Russia 2011)
+DEPTH = 1e-6
+#: the window rule's finer nodes, for stations at or above this turnout
 HIGH_TURNOUT = 0.95
-_GL_FINE = _gauss_legendre(NODES_FINE)
+
+
+@dataclass(frozen=True)
+class Rule:
+    """Quadrature of the fraud-size integral.
+
+    ``graded`` (production): each station's support inside the window, the y where the
+    clean point it maps to lies inside the unit square, found by a ``scan``-point grid
+    and bisection of both edges; then ``nodes`` Gauss-Legendre nodes in log(distance to
+    the edge) on each half of it, from ``depth`` times the half-width to the middle.
+    Where a stuffed station's density matters its integrand has one narrow peak right
+    at an edge of the support (near 100% for the leader the clean share nu(y) reaches
+    1 there); nodes spread over the window miss or over-weight it
+    (``benchmarks/study_quadrature_rule.py``, ``bench_quadrature.py``).
+    Otherwise (the reference of the benchmarks and tests): ``nodes`` over the whole
+    window, ``fine`` of them at turnout >= ``high``."""
+
+    nodes: int
+    graded: bool = True
+    fine: int = 0
+    scan: int = SCAN
+    depth: float = DEPTH
+    high: float = HIGH_TURNOUT
+
+    def arrays(self):
+        """(nodes, weights) of the main and the fine rule on [0, 1] (the fine one is a
+        placeholder in the graded rule)."""
+        return _gauss_legendre(self.nodes), _gauss_legendre(max(self.fine, 1))
+
+    def doubled(self) -> Rule:
+        return Rule(2 * self.nodes, self.graded, 2 * self.fine, self.scan, self.depth, self.high)
+
+
+#: the production rule: 2 x NODES nodes per station
+RULE = Rule(NODES)
 
 
 def _kernel_available() -> bool:
@@ -202,29 +255,27 @@ def fraud_logpdf(
     *,
     gradient: bool = False,
     moments: bool = False,
-    nodes: tuple | None = None,
+    nodes: Rule | None = None,
 ):
-    """Log density of stuffed stations at their observed points (see :func:`_fraud`);
-    stations at >= 95% turnout, where the integrand is sharpest, get ``NODES_FINE``
-    quadrature nodes (``nodes``: other rules, (ordinary, fine) from
-    :func:`_gauss_legendre`, for the quadrature check). ``gradient``: also the
-    derivatives in theta and alpha; ``moments``: also the posterior means of the clean
-    point's logit coordinates, their squares and product (for the EM's blob step); both:
-    the value, the two derivatives, then the five moments (one pass of the EM)."""
+    """Log density of stuffed stations at their observed points (see :func:`_fraud`),
+    by the quadrature rule ``nodes`` (:data:`RULE` unless given; the quadrature check
+    and the benchmarks pass others). ``gradient``: also the derivatives in theta and
+    alpha; ``moments``: also the posterior means of the clean point's logit
+    coordinates, their squares and product (for the EM's blob step); both: the value,
+    the two derivatives, then the five moments (one pass of the EM)."""
     if moments and gradient:
         mode = "all"
     else:
         mode = "moments" if moments else ("gradient" if gradient else "value")
+    rule = RULE if nodes is None else nodes
     t = np.asarray(t, dtype=float)
     invalid = np.broadcast_to(np.asarray(invalid, dtype=float), t.shape)
-    gl, gl_fine = nodes if nodes is not None else (_GL, _GL_FINE)
     if _USE_KERNEL:
         from kzvote.methods import klimek_kernel as K
 
         code = {"value": K.VALUE, "gradient": K.GRADIENT, "moments": K.MOMENTS, "all": K.ALL}
         out = K.fraud_density(
-            t, v, blob, registered, ballots, theta, alpha, invalid, code[mode], gl, gl_fine,
-            HIGH_TURNOUT,
+            t, v, blob, registered, ballots, theta, alpha, invalid, code[mode], rule
         )  # fmt: skip
         if mode == "value":
             return out[:, 0]
@@ -233,11 +284,12 @@ def fraud_logpdf(
         if mode == "all":
             return tuple(out[:, c] for c in (0, 6, 7, 1, 2, 3, 4, 5))
         return tuple(out[:, c] for c in range(6))
-    high = t >= HIGH_TURNOUT
-    if not high.any():
-        return _fraud(t, v, blob, registered, ballots, theta, alpha, invalid, mode, gl)
+    high = t >= rule.high
+    if rule.graded or not high.any():
+        return _fraud(t, v, blob, registered, ballots, theta, alpha, invalid, mode, rule)
+    fine = Rule(rule.fine, False, rule.fine, high=rule.high)
     parts = []
-    for mask, rule in ((~high, gl), (high, gl_fine)):
+    for mask, part_rule in ((~high, rule), (high, fine)):
         idx = np.flatnonzero(mask)
         parts.append(
             (
@@ -252,7 +304,7 @@ def fraud_logpdf(
                     alpha,
                     invalid[idx],
                     mode,
-                    rule,
+                    part_rule,
                 ),
             )
         )
@@ -265,7 +317,99 @@ def fraud_logpdf(
     return tuple(outs) if size > 1 else outs[0]
 
 
-def _fraud(t, v, blob: Blobs, registered, ballots, theta, alpha, invalid, mode, gl):
+#: most steps of the search for a support edge (as the kernel's)
+MAX_STEPS = 80
+#: precision of a support edge, as a fraction of the support's half-width (edges found
+#: this finely move smoothly with alpha, so that the quadrature's value and its
+#: analytic derivatives agree)
+EDGE_TOL = 1e-12
+
+
+def _margin(y, t, v, q, alpha):
+    """min(nu, 1 - nu) of the clean point that fraud of size x(y) maps onto the
+    station, -1 where tau or the slope is not positive (numpy twin of the kernel's
+    ``_margin``; arrays that broadcast): the integrand is positive where this is."""
+    keep = np.exp(-y)
+    x = 1 - keep
+    tau = 1 - (1 - t) / keep
+    with np.errstate(divide="ignore", invalid="ignore"):
+        xa = np.where(x > 0, np.exp(alpha * np.log(np.where(x > 0, x, 1.0))), 0.0)
+        slope = tau * (1 - xa) / t
+        nu = (v - (x * (1 - tau) + xa * (tau - q)) / t) / slope
+        m = np.where(nu < 1 - nu, nu, 1 - nu)
+    ok = (slope > 0) & (tau > 0) & (m > -1)
+    return np.where(ok, m, -1.0)
+
+
+def _edge(inner, outside, tol, active, t, v, q, alpha):
+    """Numpy twin of the kernel's ``_edge`` for the stations in ``active``."""
+    f_in = _margin(inner, t, v, q, alpha)
+    f_out = _margin(outside, t, v, q, alpha)
+    side = np.zeros(len(inner))
+    bisect = np.zeros(len(inner), dtype=bool)
+    for _ in range(MAX_STEPS):
+        gap = np.abs(outside - inner)
+        go = active & (gap > tol)
+        if not go.any():
+            break
+        with np.errstate(divide="ignore", invalid="ignore"):
+            falsi = inner + (outside - inner) * (f_in / (f_in - f_out))
+        mid = np.where(bisect | ~(f_in - f_out > 0), 0.5 * (inner + outside), falsi)
+        f_mid = _margin(mid, t, v, q, alpha)
+        up = go & (f_mid > 0)
+        down = go & ~(f_mid > 0)
+        f_out = np.where(up & (side == 1), f_out * 0.5, f_out)
+        f_in = np.where(down & (side == -1), f_in * 0.5, f_in)
+        inner, f_in = np.where(up, mid, inner), np.where(up, f_mid, f_in)
+        outside, f_out = np.where(down, mid, outside), np.where(down, f_mid, f_out)
+        side = np.where(up, 1, np.where(down, -1, side))
+        bisect = np.where(go, np.abs(outside - inner) > 0.5 * gap, bisect)
+    return inner
+
+
+def _support(y_lo, y_hi, t, v, q, alpha, rule: Rule):
+    """Each station's support inside its window (numpy twin of the kernel's
+    ``_support``): (found, lower, upper)."""
+    scan = rule.scan
+    step = (y_hi - y_lo) / (scan - 1)
+    grid = y_lo[:, None] + step[:, None] * np.arange(scan)[None, :]
+    ok = _margin(grid, t[:, None], v[:, None], q[:, None], alpha) > 0
+    found = ok.any(axis=1)
+    first = np.argmax(ok, axis=1)
+    last = scan - 1 - np.argmax(ok[:, ::-1], axis=1)
+    tol = EDGE_TOL * np.maximum(0.5 * step * (last - first), 0.5 * step)
+    ends = []
+    for index, sign, active in ((first, -1.0, first > 0), (last, 1.0, last < scan - 1)):
+        inner = y_lo + step * index
+        ends.append(_edge(inner, inner + sign * step, tol, found & active, t, v, q, alpha))
+    return found, ends[0], ends[1]
+
+
+def _nodes(t, v, q, alpha, y_lo, y_hi, rule: Rule):
+    """Quadrature points y and weights (stations x nodes) of ``rule``; the weights of
+    a station whose window or support is empty are 0."""
+    width = np.maximum(y_hi - y_lo, 0.0)
+    (nd, wt), _ = rule.arrays()
+    if not rule.graded:
+        return y_lo[:, None] + width[:, None] * nd[None, :], wt[None, :] * width[:, None]
+    has = width > 0
+    found, lower, upper = _support(y_lo, np.where(has, y_hi, y_lo + 1), t, v, q, alpha, rule)
+    half = 0.5 * (upper - lower)
+    found &= has & (half > 0)
+    half = np.where(found, half, 1.0)
+    # node j at half * depth**(1 - nd[j]) from the edge: Gauss-Legendre in the log
+    # distance, over a range log(1/depth) that is the same for every station
+    reach = np.exp(np.log(rule.depth) * (1 - nd))
+    mass = wt * (-np.log(rule.depth)) * reach
+    d = half[:, None] * reach[None, :]
+    y = np.concatenate([upper[:, None] - d, lower[:, None] + d], axis=1)
+    w = np.tile(half[:, None] * mass[None, :], 2)
+    w[~found] = 0.0
+    y[~found] = np.where(has[~found], y_lo[~found], 0.0)[:, None]
+    return y, w
+
+
+def _fraud(t, v, blob: Blobs, registered, ballots, theta, alpha, invalid, mode, rule: Rule):
     """Log density of stuffed stations at their observed points.
 
     ``theta`` is the incremental component's scale, None for the extreme component;
@@ -273,7 +417,8 @@ def _fraud(t, v, blob: Blobs, registered, ballots, theta, alpha, invalid, mode, 
         change it; switched votes come from the other candidates' valid votes). ``mode``
     "gradient": also the derivatives of the log density in ``theta`` (0 for the
     extreme component) and ``alpha``: the quadrature-weighted means of the integrand's
-    own derivatives (the window moves with ``theta`` only where the integrand is nil).
+    own derivatives (the integrand is nil at the support's edges, and the window moves
+    with ``theta`` only where it is negligible).
     """
     t = np.clip(t, 1e-9, 1 - 1e-9)
     sd_t, sd_v = noise_sd(blob, registered, ballots)
@@ -289,9 +434,9 @@ def _fraud(t, v, blob: Blobs, registered, ballots, theta, alpha, invalid, mode, 
     else:
         x_max = min(9 * theta, 1.0)
         y_hi = np.minimum(y_hi, -np.log(max(1 - x_max, 1e-12)))
-    width = np.maximum(y_hi - y_lo, 0.0)
-    nodes, weights = gl
-    y = y_lo[:, None] + width[:, None] * nodes[None, :]
+    q = np.broadcast_to(np.asarray(invalid, dtype=float), t.shape)
+    y, weights = _nodes(t, v, q, alpha, y_lo, y_hi, rule)
+    q = q[:, None]
     keep = np.exp(-y)  # 1 - x
     x = 1 - keep
     tau = 1 - (1 - t)[:, None] / keep  # in (0, t] by the window
@@ -299,7 +444,6 @@ def _fraud(t, v, blob: Blobs, registered, ballots, theta, alpha, invalid, mode, 
         log_x = np.log(x)
     xa = np.exp(alpha * log_x)
     slope = tau * (1 - xa) / t[:, None]
-    q = np.broadcast_to(np.asarray(invalid, dtype=float), t.shape)[:, None]
     offset = (x * (1 - tau) + xa * (tau - q)) / t[:, None]
     with np.errstate(divide="ignore", invalid="ignore"):
         nu = (v[:, None] - offset) / slope
@@ -327,14 +471,14 @@ def _fraud(t, v, blob: Blobs, registered, ballots, theta, alpha, invalid, mode, 
             + _size_logpdf(x, theta)
             - np.log(slope)
         )
-    ok = inside & (slope > 0)
+    ok = inside & (slope > 0) & (weights > 0)
     log_f = np.where(ok, log_f, -np.inf)
     peak = np.max(log_f, axis=1, keepdims=True)
     safe = np.where(np.isfinite(peak), peak, 0.0)
-    mass = np.exp(log_f - safe) * weights[None, :]
+    mass = np.exp(log_f - safe) * weights
     total = mass.sum(axis=1)
     with np.errstate(divide="ignore"):
-        out = np.log(total * width) + safe[:, 0]
+        out = np.log(total) + safe[:, 0]
     out = np.where(np.isfinite(out), out, -np.inf)
     if mode == "value":
         return out

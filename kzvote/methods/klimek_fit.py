@@ -534,17 +534,17 @@ QUADRATURE_ALPHA = (0.93, 1.07)
 
 def quadrature_check(st: Stations, fit_: Fit) -> dict:
     """How much the fitted log-likelihood moves when the fraud parts' quadrature nodes
-    are doubled (``klimek.NODES`` and ``NODES_FINE``), at the estimate and at alpha times
-    0.93 and 1.07 (the spread of the changes is what an interval's 1.92 cut feels). The
-    integrand can be sharper than the nodes' spacing (stations near 100% for the
-    leader): on Russia 2011 the production rule is 0.8 units from a 1,500-node reference
-    at one estimate and its error spreads over 3.9 units along the alpha profile
-    (``benchmarks/bench_quadrature.py``); Poland 2020 0.07 and 0.16. Costs ten
+    are doubled (:data:`kzvote.methods.klimek.RULE`), at the estimate and at alpha times
+    0.93 and 1.07 (the spread of the changes is what an interval's 1.92 cut feels).
+    With nodes spread over the window this caught a real error: on Russia 2011 that
+    rule was 0.8 units from a 1,500-node reference at one estimate and its error spread
+    over 3.9 units along the alpha profile (``benchmarks/bench_quadrature.py``); the
+    graded rule's nodes follow the integrand's peak at the support's edge. Costs ten
     evaluations of a fraud part's density (twice the nodes at three points, the
     production rule at the two neighbours)."""
     from kzvote.methods import klimek as K
 
-    doubled = (K._gauss_legendre(2 * K.NODES), K._gauss_legendre(2 * K.NODES_FINE))
+    doubled = K.RULE.doubled()
     lo, hi = BOUNDS["alpha"]
     changes = []
     for m in (1.0, *QUADRATURE_ALPHA):
@@ -554,8 +554,9 @@ def quadrature_check(st: Stations, fit_: Fit) -> dict:
         used = fit_.loglik if m == 1.0 else loglik(st, at)
         changes.append(loglik(st, at, nodes=doubled) - used)
     return {
-        "nodes": [K.NODES, K.NODES_FINE],
-        "doubled": [2 * K.NODES, 2 * K.NODES_FINE],
+        "rule": "graded" if K.RULE.graded else "window",
+        "nodes": 2 * K.RULE.nodes if K.RULE.graded else K.RULE.nodes,
+        "doubled": 2 * doubled.nodes if doubled.graded else doubled.nodes,
         "loglik_difference": float(changes[0]),
         "alpha_multiples": [1.0, *QUADRATURE_ALPHA],
         "differences": [float(c) for c in changes],
