@@ -405,7 +405,7 @@ def _nodes(t, v, q, alpha, y_lo, y_hi, rule: Rule):
     y = np.concatenate([upper[:, None] - d, lower[:, None] + d], axis=1)
     w = np.tile(half[:, None] * mass[None, :], 2)
     w[~found] = 0.0
-    y[~found] = np.where(has[~found], y_lo[~found], 0.0)[:, None]
+    y[~found] = y_lo[~found, None]  # any finite point: its weight is 0
     return y, w
 
 
