@@ -161,6 +161,23 @@ def test_refitted_interval_holds_the_held_one_and_ends_on_the_cut():
         assert end.loglik == pytest.approx(cut, abs=0.6)
 
 
+def test_a_poor_em_end_is_restarted_and_the_estimate_lies_inside_its_intervals():
+    """An EM end far from the maximum (theta moved off it by hand, as the EM's creeping
+    steps left Poland 2020 round 2's theta 0.139 outside its interval [0.152, 0.217]):
+    the intervals' profiles find the better point, the fit restarts there, and the
+    returned estimate lies inside each of its four intervals."""
+    table = _second(0.25, 0.02, 0.25, seed=6, stations=3000, regions=8)
+    st, _, _ = F.klimek_stations(table, table.leader())
+    fair, fraud = KF.fit_pair(st)
+    poor = KF.Fit(dict(fraud.params, theta=0.09), fraud.blobs, fraud.class_weights, 0.0, False)
+    poor.loglik = KF.loglik(st, poor)
+    assert poor.loglik < fraud.loglik - 10
+    got, ci = KF.fit_with_intervals(st, poor, fair)
+    assert got.loglik > fraud.loglik - KF.RESTART_GAIN
+    for name in ("f_incremental", "f_extreme", "theta", "alpha"):
+        assert ci[name]["low"] - 1e-9 <= got.params[name] <= ci[name]["high"] + 1e-9, name
+
+
 def test_corner_expectation_against_draws_of_the_fitted_honest_model():
     """The cluster test's expected corner count (quadrature per station) against the
     corner count of 200 draws of every station from the same fitted blobs."""
@@ -223,6 +240,12 @@ def test_poland_has_no_fingerprint_anomaly(round_):
     fp = next(r for r in report.results if r.test == "fingerprint")
     assert fp.details["f_incremental"] < 0.05 and fp.details["f_extreme"] < 0.002
     assert [r.test for r in report.results if r.verdict == "anomaly"] == []
+    # round 2's EM stopped at theta 0.139, outside its interval [0.152, 0.217], until
+    # the restarts were allowed to settle (2026-12-03)
+    for name in ("f_incremental", "f_extreme", "theta", "alpha"):
+        low, high = fp.details[f"{name}_interval"]
+        assert low - 1e-9 <= fp.details[name] <= high + 1e-9, name
+    assert not [w for w in fp.warnings if "outside its interval" in w]
 
 
 def _stuffed_regions():
