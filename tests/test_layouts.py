@@ -122,11 +122,17 @@ REALDATA_CASES = {
 }
 
 
+#: files whose exact mapping is still refused, and why: Venezuela's 'votantes' is the
+#: voting centre's electorate, written on each of its tables (the realdata README)
+FORCED = {"ve2024": "equals the row above"}
+
+
 @pytest.mark.parametrize("case", sorted(REALDATA_CASES))
 def test_real_file_maps_exactly(case):
     relative, options, mapping, fields, n_candidates, leader = REALDATA_CASES[case]
     path = realdata(relative)
-    table = load_stations(str(path), overrides=parse_map_options(options, mapping))
+    overrides = parse_map_options(options, mapping)
+    table = load_stations(str(path), overrides=overrides, force=case in FORCED)
     for name, expected in fields.items():
         got = list(table.mapping.fields[name])
         if isinstance(expected, int):
@@ -136,7 +142,11 @@ def test_real_file_maps_exactly(case):
     if n_candidates is not None:
         assert len(table.candidates) == n_candidates
         assert table.leader() == leader
-    assert not table.mapping.warnings
+    if case in FORCED:
+        assert len(table.mapping.warnings) == 1
+        assert FORCED[case] in table.mapping.warnings[0]
+    else:
+        assert not table.mapping.warnings
     # no code, protocol line or id column is ever a candidate
     for header in table.mapping.candidates.values():
         assert header not in ("Codcv", "uik", "url", "N")
@@ -144,6 +154,7 @@ def test_real_file_maps_exactly(case):
 
 def test_venezuela_centre_code_is_an_identifier():
     path = realdata("venezuela-2024-actas/2024_vzla_presidential.csv.gz")
-    table = load_stations(str(path), overrides=parse_map_options(["registered=votantes"], None))
+    overrides = parse_map_options(["registered=votantes"], None)
+    table = load_stations(str(path), overrides=overrides, force=True)
     assert "Codcv" in table.mapping.ignored
     assert "identifier" in table.mapping.ignored_reasons["Codcv"]

@@ -199,6 +199,54 @@ def test_a_candidate_mapped_as_registered_is_refused(write):
     assert "registered is below" in info.value.message
 
 
+def _centre_frame(seed: int = 0) -> pd.DataFrame:
+    """Tables of voting centres whose registered column is the centre's electorate,
+    written on each of its 1-4 tables (Venezuela 2024's witness actas)."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for centre in range(150):
+        electorate = int(rng.integers(800, 6000))
+        tables = int(rng.integers(1, 5))
+        for k in range(tables):
+            cast = int(rng.binomial(electorate // tables, 0.6))
+            a = int(rng.binomial(cast, 0.55))
+            rows.append(
+                {"station_id": f"C{centre:03d}.{k}", "registered": electorate,
+                 "ballots_cast": cast, "Party A": a, "Party B": cast - a}
+            )  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def test_a_registered_count_shared_by_several_stations_is_refused(write):
+    path = write("centres.csv", _centre_frame().to_csv(index=False))
+    with pytest.raises(KzvoteError) as info:
+        load_stations(path)
+    assert info.value.code == "implausible_mapping"
+    assert info.value.column == "registered"
+    assert "equals the row above" in info.value.message
+    assert "--map registered=" in info.value.hint
+    table = load_stations(path, force=True)
+    assert any("row above" in w for w in table.mapping.warnings)
+
+
+def test_equal_neighbours_of_a_sorted_or_shuffled_file_are_not_shared_counts(write):
+    frame = protocol_frame(400, seed=3).drop(columns=["Line 2", "Line 5", "Unused"])
+    for order in ("registered", "station_id"):
+        path = write(f"by_{order}.csv", frame.sort_values(order).to_csv(index=False))
+        assert not load_stations(path).mapping.warnings
+    # the same centres shuffled: their copies are no longer neighbours
+    shuffled = _centre_frame().sample(frac=1.0, random_state=1)
+    assert not load_stations(write("shuffled.csv", shuffled.to_csv(index=False))).mapping.warnings
+
+
+def test_venezuela_centre_electorate_is_refused_as_registered():
+    path = realdata("venezuela-2024-actas/2024_vzla_presidential.csv.gz")
+    with pytest.raises(KzvoteError) as info:
+        load_stations(str(path), overrides=parse_map_options(["registered=votantes"], None))
+    assert info.value.code == "implausible_mapping"
+    assert "equals the row above at 46%" in info.value.message
+
+
 def test_a_text_column_mapped_as_a_count_is_refused(write):
     path = write("text.csv", protocol_frame().drop(columns=["Line 2", "Line 5"]).to_csv())
     with pytest.raises(KzvoteError) as info:
