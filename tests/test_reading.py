@@ -475,3 +475,21 @@ def test_the_ascii_integer_fast_path_reads_what_to_numeric_reads():
         column = parse_counts(pd.Series(["5", odd, "7"]))
         assert column.codes[1] == "not_a_number", odd
         assert np.isnan(column.values[1]) and column.values[0] == 5
+
+
+def test_shared_count_rates_against_a_hand_count_and_shuffles():
+    """The shared-count check's two rates: by hand on a small column, and the chance
+    rate (two stations drawn at random have the same count) against the neighbour rate
+    of shuffled columns, which it must equal on average."""
+    from kzvote.reading.plausibility import _shared_count
+
+    values = np.array([5, 5, 7, 3, 3, 3, 9, 1, 8, 2] * 6, dtype=float)
+    equal, chance = _shared_count(values)
+    assert equal == pytest.approx(18 / 59)  # 3 equal neighbours in each block of 10
+    # of 60 stations: 12 with 5, 6 with 7, 18 with 3, 6 each with 9, 1, 8 and 2
+    share = np.array([12, 6, 18, 6, 6, 6, 6]) / 60
+    assert chance == pytest.approx((share**2).sum())
+    rng = np.random.default_rng(0)
+    column = rng.integers(500, 560, 3000).astype(float)
+    rates = [_shared_count(rng.permutation(column))[0] for _ in range(200)]
+    assert np.mean(rates) == pytest.approx(_shared_count(column)[1], rel=0.05)
